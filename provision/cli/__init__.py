@@ -1,0 +1,25 @@
+"""The `provision` command line: thin Click commands over the library. Azure SDKs are imported inside the
+commands that need them, so `provision --help` stays fast."""
+
+from __future__ import annotations
+
+import click
+
+from provision import __version__
+from provision.cli.emulator import emulator
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="provision")
+def cli() -> None:
+    """Set up Azure HDInsight Kafka with the Kafka REST proxy, and manage which client applications may call it.
+
+    Runs against real Azure (public, China, US Gov) or the local Azure emulator shipped with this toolkit.
+    """
+
+
+cli.add_command(emulator)
+
+
+def main() -> None:
+    cli(prog_name="provision")

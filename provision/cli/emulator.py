@@ -1,0 +1,109 @@
+"""`provision emulator …`: run the local Azure emulator that every test and every newcomer uses."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import click
+
+from provision.emulator import launcher
+
+data_dir_option = click.option(
+    "--data-dir", envvar="PROVISION_EMULATOR_DIR", type=click.Path(file_okay=False),
+    help="Where the emulator keeps its CA, keys and state (env PROVISION_EMULATOR_DIR; default: the user data dir).")
+
+
+@click.group()
+def emulator() -> None:
+    """Run the local Azure emulator (Entra ID, Graph, ARM, Kafka REST proxy over TLS on 127.0.0.1)."""
+
+
+@emulator.command()
+@data_dir_option
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="TCP port; 0 reuses the last port if free, else picks a free one.")
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def start(data_dir: str | None, port: int, output: str) -> None:
+    """Start the emulator in the background; returns once it answers."""
+    try:
+        info = launcher.start(data_dir, port or None)
+    except launcher.EmulatorError as e:
+        raise click.ClickException(str(e)) from None
+    _print_info(info, output, "running")
+
+
+@emulator.command()
+@data_dir_option
+def stop(data_dir: str | None) -> None:
+    """Stop the background emulator (its state is kept)."""
+    if launcher.stop(data_dir):
+        click.echo("emulator stopped")
+    else:
+        click.echo("emulator was not running")
+
+
+@emulator.command()
+@data_dir_option
+@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status(data_dir: str | None, output: str) -> None:
+    """Show whether the emulator runs, its URL and its CA certificate. Exit code 1 when it is not running."""
+    info = launcher.status(data_dir)
+    if info is None:
+        if output == "json":
+            click.echo(json.dumps({"running": False, "dataDir": str(launcher.resolve_data_dir(data_dir))}))
+        else:
+            click.echo(f"emulator not running (data dir {launcher.resolve_data_dir(data_dir)})")
+        raise SystemExit(1)
+    _print_info(info, output, "running")
+
+
+@emulator.command()
+@data_dir_option
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True)
+def serve(data_dir: str | None, port: int) -> None:
+    """Run the emulator in the foreground (Ctrl-C stops it)."""
+    from provision.emulator.server import Emulator
+
+    emu = Emulator(launcher.resolve_data_dir(data_dir), port=port or None)
+    click.echo(f"emulator serving on {emu.url} (CA {emu.tls.ca_cert})", err=True)
+    emu.serve_forever()
+
+
+@emulator.command()
+@data_dir_option
+@click.option("--format", "fmt", type=click.Choice(["shell", "dotenv", "json", "github"]), default="shell",
+              show_default=True, help="shell: export lines for eval; dotenv: KEY=value; github: for $GITHUB_ENV.")
+@click.option("--start/--no-start", default=True, show_default=True, help="Start the emulator if it is not running.")
+def env(data_dir: str | None, fmt: str, start: bool) -> None:
+    """Print the environment variables that point Azure tools at the emulator.
+
+    Includes the emulator operator's client secret (a local, throwaway credential), since that is what
+    DefaultAzureCredential reads: eval "$(provision emulator env)".
+    """
+    info = launcher.start(data_dir) if start else launcher.status(data_dir)
+    if info is None:
+        raise click.ClickException("the emulator is not running; run `provision emulator start`")
+    values = info.env()
+    if fmt == "json":
+        click.echo(json.dumps(values, indent=2))
+    elif fmt == "shell":
+        for k, v in values.items():
+            click.echo(f"export {k}={shlex.quote(v)}")
+    else:
+        for k, v in values.items():
+            click.echo(f"{k}={v}")
+
+
+def _print_info(info: launcher.EmulatorInfo, output: str, state: str) -> None:
+    if output == "json":
+        click.echo(json.dumps({"running": True, **info.public()}, indent=2))
+        return
+    rows = [("status", state), ("url", info.url), ("CA certificate", str(info.ca_cert)),
+            ("tenant", info.tenant_id), ("subscription", info.subscription_id),
+            ("operator client id", info.client_id),
+            ("operator secret", str(info.data_dir / "operator.json") + " (0600)"),
+            ("data dir", str(info.data_dir)), ("pid", str(info.pid))]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        click.echo(f"{k.ljust(width)}  {v}")

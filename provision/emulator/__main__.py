@@ -1,0 +1,3 @@
+from provision.emulator.server import main
+
+main()

@@ -1,0 +1,204 @@
+"""The emulated Entra directory's shared core: applications, service principals, groups and memberships.
+
+Graph (services/graph) is the wire front of this directory; the token service, the HDInsight resource provider
+and the Kafka REST proxy read it too, so the lookups they share live here, once.
+
+Documents are stored in Graph's own JSON form (camelCase). Fields starting with "_" are the emulator's private
+bookkeeping (secret hashes, the operator's rights) and are never rendered.
+
+Entra is eventually consistent: with a replication lag configured, an object is invisible to reads and
+references for that long after it is created (404 Request_ResourceNotFound, NoBackingApplicationObject).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from typing import Any
+
+from provision.emulator.store import Store
+
+APPLICATION = "application"
+SERVICE_PRINCIPAL = "servicePrincipal"
+GROUP = "group"
+USER = "user"
+DIRECTORY_KINDS = (APPLICATION, SERVICE_PRINCIPAL, GROUP, USER)
+
+ODATA_TYPES = {
+    APPLICATION: "#microsoft.graph.application",
+    SERVICE_PRINCIPAL: "#microsoft.graph.servicePrincipal",
+    GROUP: "#microsoft.graph.group",
+    USER: "#microsoft.graph.user",
+}
+
+MEMBERS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS group_members (
+    group_id  TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    added     REAL NOT NULL,
+    PRIMARY KEY (group_id, member_id)
+);
+CREATE INDEX IF NOT EXISTS group_members_member ON group_members (member_id);
+CREATE TABLE IF NOT EXISTS membership_changes (
+    group_id  TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    at        REAL NOT NULL,
+    is_member INTEGER NOT NULL
+);
+"""
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document as the API shows it: without the emulator's private fields."""
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def hash_secret(secret: str, salt: bytes | None = None) -> dict[str, str]:
+    salt = salt or os.urandom(16)
+    return {"salt": salt.hex(), "hash": hashlib.sha256(salt + secret.encode()).hexdigest()}
+
+
+def secret_matches(secret: str, stored: dict[str, str]) -> bool:
+    calc = hashlib.sha256(bytes.fromhex(stored["salt"]) + secret.encode()).hexdigest()
+    return hmac.compare_digest(calc, stored["hash"])
+
+
+class Directory:
+    def __init__(self, store: Store):
+        self.store = store
+        store.executescript(MEMBERS_SCHEMA)
+
+    # -- replication lag ----------------------------------------------------------------------------------------
+    def replication(self) -> dict[str, Any]:
+        return self.store.get_setting("replication", {"seconds": 0.0, "kinds": list(DIRECTORY_KINDS)})
+
+    def set_replication(self, seconds: float, kinds: list[str] | None = None) -> None:
+        self.store.set_setting("replication", {"seconds": float(seconds), "kinds": kinds or list(DIRECTORY_KINDS)})
+
+    def is_replicated(self, kind: str, created: float) -> bool:
+        rep = self.replication()
+        return rep["seconds"] <= 0 or kind not in rep["kinds"] or time.time() - created >= rep["seconds"]
+
+    # -- lookups (None when missing or not yet replicated, unless `consistent`) ----------------------------------
+    def get(self, kind: str, object_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        found = self.store.get_with_meta(kind, object_id)
+        if found is None:
+            return None
+        doc, created = found
+        if not consistent and not self.is_replicated(kind, created):
+            return None
+        return doc
+
+    def get_any(self, object_id: str, *, consistent: bool = False) -> tuple[str, dict[str, Any]] | None:
+        """Find a directory object of any type by its object id."""
+        for kind in DIRECTORY_KINDS:
+            doc = self.get(kind, object_id, consistent=consistent)
+            if doc is not None:
+                return kind, doc
+        return None
+
+    def find(self, kind: str, tenant_id: str, field: str, value: str, *,
+             consistent: bool = False) -> dict[str, Any] | None:
+        for doc, created in self.store.list_with_meta(kind, scope=tenant_id):
+            if doc.get(field) == value and (consistent or self.is_replicated(kind, created)):
+                return doc
+        return None
+
+    def app_by_app_id(self, tenant_id: str, app_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        return self.find(APPLICATION, tenant_id, "appId", app_id, consistent=consistent)
+
+    def sp_by_app_id(self, tenant_id: str, app_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
+        return self.find(SERVICE_PRINCIPAL, tenant_id, "appId", app_id, consistent=consistent)
+
+    def save(self, kind: str, tenant_id: str, doc: dict[str, Any]) -> None:
+        self.store.put(kind, doc["id"], doc, scope=tenant_id)
+
+    def delete(self, kind: str, object_id: str) -> bool:
+        with self.store.transaction():
+            self.store.execute("DELETE FROM group_members WHERE group_id=? OR member_id=?", (object_id, object_id))
+            return self.store.delete(kind, object_id)
+
+    # -- membership ---------------------------------------------------------------------------------------------
+    def add_member(self, group_id: str, member_id: str) -> bool:
+        """True when added, False when it already was a member."""
+        with self.store.transaction():
+            cur = self.store.execute(
+                "INSERT OR IGNORE INTO group_members(group_id, member_id, added) VALUES (?,?,?)",
+                (group_id, member_id, time.time()),
+            )
+            if cur.rowcount:
+                self._record_change(group_id, member_id, True)
+            return cur.rowcount > 0
+
+    def remove_member(self, group_id: str, member_id: str) -> bool:
+        with self.store.transaction():
+            cur = self.store.execute("DELETE FROM group_members WHERE group_id=? AND member_id=?",
+                                     (group_id, member_id))
+            if cur.rowcount:
+                self._record_change(group_id, member_id, False)
+            return cur.rowcount > 0
+
+    def _record_change(self, group_id: str, member_id: str, is_member: bool) -> None:
+        self.store.execute("INSERT INTO membership_changes(group_id, member_id, at, is_member) VALUES (?,?,?,?)",
+                           (group_id, member_id, time.time(), int(is_member)))
+
+    def members(self, group_id: str) -> list[str]:
+        rows = self.store.execute("SELECT member_id FROM group_members WHERE group_id=? ORDER BY added, member_id",
+                                  (group_id,)).fetchall()
+        return [r["member_id"] for r in rows]
+
+    def direct_groups(self, member_id: str) -> list[str]:
+        rows = self.store.execute("SELECT group_id FROM group_members WHERE member_id=?", (member_id,)).fetchall()
+        return [r["group_id"] for r in rows]
+
+    def transitive_groups(self, member_id: str) -> set[str]:
+        seen: set[str] = set()
+        frontier = [member_id]
+        while frontier:
+            nxt = []
+            for m in frontier:
+                for g in self.direct_groups(m):
+                    if g not in seen:
+                        seen.add(g)
+                        nxt.append(g)
+            frontier = nxt
+        return seen
+
+    def is_member_transitive(self, group_id: str, member_id: str) -> bool:
+        return group_id in self.transitive_groups(member_id)
+
+    def was_member_at(self, group_id: str, member_id: str, at: float) -> bool:
+        """Direct-or-transitive membership as it stood at time `at` — what a cache refreshed then would know.
+
+        Used by the Kafka REST proxy, whose view of group membership trails the directory by a bounded time."""
+        if at >= time.time():
+            return self.is_member_transitive(group_id, member_id)
+        # Replay: current direct memberships minus changes after `at`, per edge.
+        later = self.store.execute(
+            "SELECT group_id, member_id, is_member FROM membership_changes WHERE at > ? ORDER BY at DESC",
+            (at,)).fetchall()
+        # The earliest later change tells what the edge was before it: is_member=1 means it was absent before.
+        before: dict[tuple[str, str], bool] = {}
+        for r in later:  # newest first; the last write wins = the earliest change
+            before[(r["group_id"], r["member_id"])] = not bool(r["is_member"])
+
+        def direct(m: str) -> list[str]:
+            now_groups = set(self.direct_groups(m))
+            for (g, mm), was in before.items():
+                if mm == m:
+                    (now_groups.add if was else now_groups.discard)(g)
+            return list(now_groups)
+
+        seen: set[str] = set()
+        frontier = [member_id]
+        while frontier:
+            nxt = []
+            for m in frontier:
+                for g in direct(m):
+                    if g not in seen:
+                        seen.add(g)
+                        nxt.append(g)
+            frontier = nxt
+        return group_id in seen

@@ -1,0 +1,5 @@
+"""Placeholder wiring: replaced by the service's real handlers."""
+
+
+def routes() -> list:
+    return []
