@@ -1,5 +1,10 @@
-"""Placeholder wiring: replaced by the service's real handlers."""
+"""Azure Resource Manager routes: the front door (core.py) plus one package per resource provider."""
+
+from __future__ import annotations
+
+from provision.emulator.services.arm import hdinsight, network, resources, storage
 
 
 def routes() -> list:
-    return []
+    # Order matters only where paths overlap: providers' specific routes before resource groups' generic ones.
+    return [*hdinsight.routes(), *network.routes(), *storage.routes(), *resources.routes()]

@@ -1,0 +1,5 @@
+"""Placeholder wiring: replaced by the provider's real handlers."""
+
+
+def routes() -> list:
+    return []
