@@ -7,6 +7,8 @@ import click
 
 from provision import __version__
 from provision.cli.emulator import emulator
+from provision.cli.kafka import kafka
+from provision.cli.smoke import smoke
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -19,6 +21,8 @@ def cli() -> None:
 
 
 cli.add_command(emulator)
+cli.add_command(kafka)
+cli.add_command(smoke)
 
 
 def main() -> None:
