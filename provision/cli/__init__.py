@@ -7,6 +7,8 @@ import click
 
 from provision import __version__
 from provision.cli.emulator import emulator
+from provision.cli.env import COMMANDS as ENV_COMMANDS
+from provision.cli.steps import GROUPS as STEP_GROUPS
 from provision.cli.kafka import kafka
 from provision.cli.smoke import smoke
 
@@ -20,6 +22,8 @@ def cli() -> None:
     """
 
 
+for _cmd in [*ENV_COMMANDS, *STEP_GROUPS]:
+    cli.add_command(_cmd)
 cli.add_command(emulator)
 cli.add_command(kafka)
 cli.add_command(smoke)

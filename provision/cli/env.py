@@ -1,0 +1,326 @@
+"""Environment commands: init, plan, up, status, endpoint, down — and the single steps of `up`.
+
+Each command resolves the spec (flags > env > file > defaults; exit 2 on bad input before any API call), builds
+the context, and calls the library (provision.engine / provision.resources). Output: human text by default,
+`--output json` for CI (schema in README), secrets never printed unless asked for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from provision import spec as specmod
+from provision.errors import EXIT_CHANGES, EXIT_USAGE, InvalidInput, ProvisionError
+
+
+# -- shared options -------------------------------------------------------------------------------------------------
+def spec_options(fn: Callable) -> Callable:
+    """--config plus one flag per spec field (generated from provision.spec.FIELDS)."""
+    for f in reversed(specmod.FIELDS):
+        kind = {int: int, list: str, dict: str}.get(f.kind, str)
+        fn = click.option(f.flag, f.param, type=kind, default=None, show_default=False,
+                          help=f"{f.help} [env {f.env}]")(fn)
+    fn = click.option("--config", "-c", "config", type=click.Path(dir_okay=False), envvar="PROVISION_CONFIG",
+                      help="Environment spec (TOML). Env PROVISION_CONFIG. Default: ./provision.toml if present.")(fn)
+    fn = click.option("--output", "-o", type=click.Choice(["text", "json"]), default=None,
+                      help="text for people, json for pipelines (env PROVISION_OUTPUT).")(fn)
+    fn = click.option("-v", "--verbose", count=True, help="-v: request-level logs (secrets redacted).")(fn)
+    return fn
+
+
+class Runner:
+    """Per-invocation helpers: the resolved spec, output mode, progress lines, error mapping."""
+
+    def __init__(self, params: dict[str, Any]):
+        self.output = params.pop("output", None) or os.environ.get("PROVISION_OUTPUT", "text")
+        verbose = params.pop("verbose", 0)
+        config = params.pop("config", None)
+        if config is None and Path("provision.toml").exists():
+            config = "provision.toml"
+        self.started = time.monotonic()
+        _logging(verbose)
+        fields = {f.param for f in specmod.FIELDS}
+        self.spec = specmod.resolve(config, {k: v for k, v in params.items() if k in fields})
+        self.extra = {k: v for k, v in params.items() if k not in fields}
+
+    @property
+    def json(self) -> bool:
+        return self.output == "json"
+
+    def event(self, step: str, message: str) -> None:
+        if not self.json:
+            click.echo(f"  [{time.monotonic() - self.started:6.1f}s] {step}: {message}", err=True)
+
+    def context(self) -> Any:
+        from provision import context
+
+        return context.build(self.spec, on_event=self.event)
+
+
+def _logging(verbose: int) -> None:
+    import logging
+
+    if verbose:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.getLogger("provision").setLevel(logging.INFO)
+        if verbose > 1:
+            # azure-core's HttpLoggingPolicy redacts Authorization and unknown headers by default.
+            logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.INFO)
+
+
+def command(fn: Callable) -> Callable:
+    """Map library errors to exit codes: InvalidInput/SpecError → 2, ProvisionError → 1."""
+
+    @functools.wraps(fn)
+    def wrapper(**params: Any) -> Any:
+        try:
+            return fn(**params)
+        except specmod.SpecError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(EXIT_USAGE)
+        except ProvisionError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(e.exit_code)
+        except Exception as e:  # an Azure SDK error: one line, not a traceback
+            from azure.core.exceptions import AzureError
+
+            if isinstance(e, AzureError) or type(e).__name__ == "ODataError":
+                click.echo(f"Error: {_azure_message(e)}", err=True)
+                sys.exit(1)
+            raise
+
+    return wrapper
+
+
+def _azure_message(e: Exception) -> str:
+    err = getattr(e, "error", None)
+    if err is not None and getattr(err, "message", None):
+        return f"{getattr(err, 'code', '')}: {err.message}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def emit(runner: Runner, data: Any, text: Callable[[], None]) -> None:
+    if runner.json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        text()
+
+
+def print_plan(changes: list[Any]) -> None:
+    symbols = {"create": "+", "update": "~", "delete": "-", "noop": " ", "wait": "…"}
+    for c in changes:
+        line = f"  {symbols.get(c.action, '?')} {c.resource:<24} {c.name}"
+        if c.action not in ("noop",):
+            line += f"  ({c.action})"
+        click.echo(line)
+        for k, (old, new) in c.fields.items():
+            click.echo(f"        {k}: {old!r} → {new!r}")
+        if c.note:
+            click.echo(f"        note: {c.note}")
+    from provision.plan import summary
+
+    s = summary(changes)
+    click.echo(f"Plan: {s['create']} to create, {s['update']} to change, {s.get('delete', 0)} to delete, "
+               f"{s['noop']} unchanged.")
+
+
+def print_outputs(out: dict[str, Any]) -> None:
+    click.echo("")
+    click.echo(f"Kafka REST proxy endpoint: {out.get('endpoint') or '(not yet available)'}")
+    for label, key in (("tenant id", "tenantId"), ("client id", "clientId"), ("scope", "scope"),
+                       ("security group", "securityGroupId"), ("client secret file", "clientSecretFile")):
+        if out.get(key):
+            click.echo(f"  {label:<19} {out[key]}")
+
+
+# -- commands -------------------------------------------------------------------------------------------------------
+@click.command()
+@click.option("--path", "path", type=click.Path(dir_okay=False), default="provision.toml", show_default=True)
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init(path: str, force: bool) -> None:
+    """Write a commented example environment spec with sensible defaults."""
+    p = Path(path)
+    if p.exists() and not force:
+        click.echo(f"Error: {p} exists; use --force to overwrite", err=True)
+        sys.exit(EXIT_USAGE)
+    p.write_text(specmod.example_toml())
+    click.echo(f"wrote {p}")
+
+
+@click.command()
+@spec_options
+@click.option("--detailed-exitcode", is_flag=True, help=f"Exit {EXIT_CHANGES} when there are changes.")
+@command
+def plan(**params: Any) -> None:
+    """Show what `up` would create or change. Read-only."""
+    r = Runner(params)
+    ctx = r.context()
+    from provision import engine
+
+    async def run() -> Any:
+        return await engine.plan(ctx)
+
+    _, changes = asyncio.run(run())
+    emit(r, {"changes": [c.as_dict() for c in changes], "summary": _summary(changes)},
+         lambda: print_plan(changes))
+    if r.extra.get("detailed_exitcode") and any(c.writes for c in changes):
+        sys.exit(EXIT_CHANGES)
+
+
+def _summary(changes: list[Any]) -> dict[str, int]:
+    from provision.plan import summary
+
+    return summary(changes)
+
+
+@click.command()
+@spec_options
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait for the cluster deployment to finish (a re-run re-attaches to one in progress).")
+@click.option("--smoke", is_flag=True, help="Run `provision smoke` against the endpoint at the end.")
+@command
+def up(**params: Any) -> None:
+    """Create or converge the whole environment, then print the endpoint."""
+    r = Runner(params)
+    ctx = r.context()
+    from provision import engine
+
+    async def run() -> tuple[list[Any], dict[str, Any]]:
+        actual, changes = await engine.plan(ctx)
+        if not r.json:
+            print_plan(changes)
+        out = await engine.apply(ctx, actual, changes, wait=r.extra.get("wait", True))
+        return changes, out
+
+    changes, out = asyncio.run(run())
+    smoke_result = None
+    if r.extra.get("smoke") and out.get("endpoint"):
+        smoke_result = _run_smoke(ctx, out, r)
+    emit(r, {"changes": [c.as_dict() for c in changes], "summary": _summary(changes), "outputs": out,
+             **({"smoke": smoke_result} if smoke_result is not None else {})},
+         lambda: print_outputs(out))
+    if smoke_result is not None and not smoke_result.get("ok"):
+        sys.exit(1)
+
+
+def _run_smoke(ctx: Any, out: dict[str, Any], r: Runner) -> dict[str, Any]:
+    """Run the smoke test as the app this environment registered."""
+    from provision.engine import endpoint_document
+
+    env = endpoint_document(out)
+    secret = json.loads((ctx.state_dir / "client-secret.json").read_text())["clientSecret"]
+    env["AZURE_CLIENT_SECRET"] = secret
+    path = ctx.state_dir / "client.env"
+    from provision.context import write_private
+
+    write_private(path, "".join(f"{k}={v}\n" for k, v in env.items()))
+    import subprocess
+
+    args = [sys.executable, "-m", "provision", "smoke", "--config", str(path), "--output", "json"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    try:
+        result = json.loads(proc.stdout)
+    except ValueError:
+        result = {"raw": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]}
+    result["ok"] = proc.returncode == 0
+    if not r.json:
+        click.echo(proc.stdout, nl=False)
+        click.echo(proc.stderr, nl=False, err=True)
+    return result
+
+
+@click.command()
+@spec_options
+@command
+def status(**params: Any) -> None:
+    """A table of each resource and its state."""
+    r = Runner(params)
+    ctx = r.context()
+    from provision import engine
+
+    actual, changes = asyncio.run(engine.plan(ctx))
+    rows = []
+    for c in changes:
+        state = {"create": "missing", "noop": "ok", "update": "drift", "wait": "deploying"}.get(c.action, c.action)
+        if c.resource == "hdinsight kafka cluster" and actual.cluster:
+            props = actual.cluster.get("properties", {})
+            state = f"{props.get('provisioning_state')} / {props.get('cluster_state')}"
+        rows.append({"resource": c.resource, "name": c.name, "state": state})
+
+    def text() -> None:
+        width = max(len(x["resource"]) for x in rows)
+        for x in rows:
+            click.echo(f"{x['resource']:<{width}}  {x['state']:<22}  {x['name']}")
+
+    emit(r, {"resources": rows}, text)
+
+
+@click.command()
+@spec_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "dotenv", "github"]), default=None,
+              help="dotenv: KEY=value lines clients source; github: name=value lines for $GITHUB_OUTPUT.")
+@click.option("--show-secret", is_flag=True, help="Include the client secret (dotenv/json).")
+@command
+def endpoint(**params: Any) -> None:
+    """The Kafka REST proxy endpoint plus tenant id, client id and scope."""
+    r = Runner(params)
+    fmt = r.extra.get("fmt") or ("json" if r.json else "text")
+    ctx = r.context()
+    from provision import engine
+
+    out = asyncio.run(engine.current_outputs(ctx))
+    doc = engine.endpoint_document(out)
+    if r.extra.get("show_secret"):
+        try:
+            doc["AZURE_CLIENT_SECRET"] = json.loads((ctx.state_dir / "client-secret.json").read_text())[
+                "clientSecret"]
+        except (OSError, ValueError, KeyError):
+            raise ProvisionError(f"no client secret held in {ctx.state_dir}; run `provision app register "
+                                 f"--rotate`") from None
+    if fmt == "json":
+        click.echo(json.dumps({**out, **({"clientSecret": doc["AZURE_CLIENT_SECRET"]}
+                                         if "AZURE_CLIENT_SECRET" in doc else {})}, indent=2))
+    elif fmt == "dotenv":
+        for k, v in doc.items():
+            click.echo(f"{k}={v}")
+    elif fmt == "github":
+        names = {"KAFKAREST_ENDPOINT": "endpoint", "AZURE_TENANT_ID": "tenant-id", "AZURE_CLIENT_ID": "client-id",
+                 "KAFKAREST_SCOPE": "scope"}
+        for k, name in names.items():
+            click.echo(f"{name}={doc[k]}")
+    else:
+        print_outputs(out)
+
+
+@click.command()
+@spec_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@command
+def down(**params: Any) -> None:
+    """Delete what this tool created for the environment (found by tags and uniqueName)."""
+    r = Runner(params)
+    ctx = r.context()
+    if not r.extra.get("yes"):
+        if not sys.stdin.isatty():
+            raise InvalidInput("down: refusing to delete without confirmation in a non-interactive run; pass --yes")
+        click.confirm(f"Delete environment {r.spec.values['name']} (cluster {r.spec.values['cluster.name']}, "
+                      f"resource group {r.spec.values['resource_group']} if created by provision, app and group)?",
+                      abort=True)
+    from provision import engine
+
+    done = asyncio.run(engine.destroy(ctx))
+    emit(r, {"deleted": [c.as_dict() for c in done]},
+         lambda: [click.echo(f"  - {c.resource:<24} {c.name} {c.note}") for c in done] or click.echo(
+             "nothing to delete"))
+
+
+COMMANDS = [init, plan, up, status, endpoint, down]

@@ -1,0 +1,178 @@
+"""Everything a resource needs to talk to Azure: the cloud, credential, subscription and SDK clients.
+
+Azure SDKs are imported here lazily (inside functions), never at CLI import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import string
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from provision import clouds
+from provision.errors import InvalidInput
+from provision.spec import SECRET_ENV, Spec, check_password
+
+log = logging.getLogger("provision")
+
+
+def write_private(path: Path, data: str) -> None:
+    """Create or replace a secret file with mode 0600 from the first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+@dataclass
+class Context:
+    spec: Spec
+    cloud: clouds.Cloud
+    credential: Any
+    subscription_id: str
+    tenant_id: str
+    state_dir: Path
+    on_event: Callable[[str, str], None] = lambda step, message: None
+    results: dict[str, Any] = field(default_factory=dict)
+
+    # -- secrets kept beside the environment -------------------------------------------------------------------
+    def secret_file(self, name: str) -> Path:
+        return self.state_dir / name
+
+    def password(self, which: str) -> str:
+        """gateway_password / ssh_password: from the env var, else generated once and kept 0600."""
+        env_name = SECRET_ENV[which]
+        users = (self.spec.values["cluster.gateway_username"], self.spec.values["cluster.ssh_username"])
+        if os.environ.get(env_name):
+            check_password(which, os.environ[env_name], users)
+            return os.environ[env_name]
+        path = self.secret_file("passwords.json")
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        if which not in stored:
+            stored[which] = generate_password()
+            write_private(path, json.dumps(stored, indent=2))
+        return stored[which]
+
+    # -- clients --------------------------------------------------------------------------------------------------
+    def _arm_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"base_url": self.cloud.arm, "credential_scopes": [self.cloud.arm_scope]}
+        if self.cloud.ca_bundle:
+            kw["connection_verify"] = self.cloud.ca_bundle
+        if self.cloud.name == "local":  # the emulator's operations take seconds, not minutes
+            kw["polling_interval"] = float(os.environ.get("PROVISION_POLLING_INTERVAL", "0.5"))
+        return kw
+
+    @cached_property
+    def resource(self) -> Any:
+        from azure.mgmt.resource import ResourceManagementClient
+
+        return ResourceManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    @cached_property
+    def network(self) -> Any:
+        from azure.mgmt.network import NetworkManagementClient
+
+        return NetworkManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    @cached_property
+    def storage(self) -> Any:
+        from azure.mgmt.storage import StorageManagementClient
+
+        return StorageManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    @cached_property
+    def hdinsight(self) -> Any:
+        from azure.mgmt.hdinsight import HDInsightManagementClient
+
+        return HDInsightManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    @cached_property
+    def graph(self) -> Any:
+        """A msgraph-sdk client (async). Build it inside the running event loop and use it only there."""
+        import ssl
+
+        import httpx
+        from kiota_authentication_azure.azure_identity_authentication_provider import (
+            AzureIdentityAuthenticationProvider,
+        )
+        from msgraph import GraphRequestAdapter, GraphServiceClient
+        from msgraph_core import GraphClientFactory
+
+        verify = ssl.create_default_context(cafile=self.cloud.ca_bundle) if self.cloud.ca_bundle else True
+        http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=verify, timeout=60))
+        auth = AzureIdentityAuthenticationProvider(self.credential, scopes=[self.cloud.graph_scope])
+        adapter = GraphRequestAdapter(auth, client=http)
+        adapter.base_url = self.cloud.graph_v1  # explicit, no trailing slash (msgraph's `//` quirk)
+        return GraphServiceClient(request_adapter=adapter)
+
+    async def arm_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking ARM SDK call off the event loop so independent steps overlap."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def event(self, step: str, message: str) -> None:
+        log.info("%s: %s", step, message)
+        self.on_event(step, message)
+
+
+def generate_password(length: int = 24) -> str:
+    """Meets HDInsight's rule (upper, lower, digit, special; no quotes or backslash)."""
+    alphabet = string.ascii_letters + string.digits + "!#%+-=_@^"
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (any(c.isupper() for c in pw) and any(c.islower() for c in pw) and any(c.isdigit() for c in pw)
+                and any(not c.isalnum() for c in pw) and "adm" not in pw.lower() and "ssh" not in pw.lower()):
+            return pw
+
+
+def state_dir_for(spec: Spec, base: str | os.PathLike | None = None) -> Path:
+    root = Path(base or os.environ.get("PROVISION_STATE_DIR") or ".provision")
+    return root / spec.values["name"]
+
+
+def build(spec: Spec, *, state_dir: str | os.PathLike | None = None,
+          on_event: Callable[[str, str], None] | None = None) -> Context:
+    """Resolve the cloud, credential and subscription for a spec. For the local cloud this starts the emulator
+    if needed and uses its operator credential and CA."""
+    name = spec.values["cloud"]
+    if name == "local":
+        from azure.identity import ClientSecretCredential
+
+        from provision.emulator import launcher
+
+        info = launcher.start(os.environ.get("PROVISION_EMULATOR_DIR"))
+        cloud = clouds.local(info.url, str(info.ca_cert))
+        credential = ClientSecretCredential(info.tenant_id, info.client_id, info.client_secret,
+                                            authority=info.authority, disable_instance_discovery=True,
+                                            connection_verify=str(info.ca_cert))
+        subscription, tenant = info.subscription_id, info.tenant_id
+        if spec.values["subscription"] not in (None, subscription):
+            raise InvalidInput(f"subscription: the emulator's subscription is {subscription}, not "
+                               f"{spec.values['subscription']}; unset it for cloud 'local'")
+    else:
+        from azure.identity import DefaultAzureCredential
+
+        cloud = clouds.CLOUDS[name]
+        credential = DefaultAzureCredential(authority=cloud.authority)
+        subscription = spec.values["subscription"] or os.environ["AZURE_SUBSCRIPTION_ID"]
+        tenant = spec.values["tenant"] or os.environ.get("AZURE_TENANT_ID") or _tenant_from_token(credential, cloud)
+    ctx = Context(spec=spec, cloud=cloud, credential=credential, subscription_id=subscription, tenant_id=tenant,
+                  state_dir=state_dir_for(spec, state_dir))
+    if on_event:
+        ctx.on_event = on_event
+    return ctx
+
+
+def _tenant_from_token(credential: Any, cloud: clouds.Cloud) -> str:
+    import jwt
+
+    token = credential.get_token(cloud.arm_scope).token
+    return jwt.decode(token, options={"verify_signature": False})["tid"]

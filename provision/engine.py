@@ -1,0 +1,210 @@
+"""Plan and apply: read actual state, diff it against the spec, apply only the differences, in dependency order,
+with independent steps running concurrently.
+
+    resource group ─┬─ network ──┐
+                    └─ storage ──┼─ cluster ─ endpoint
+    app registration ─┐          │
+    security group ───┼──────────┘
+                      └─ group membership
+
+All of it runs in one asyncio loop: Graph calls are async (msgraph-sdk); ARM SDK calls run in threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from provision.clouds import KAFKAREST_SCOPE
+from provision.context import Context
+from provision.errors import ProvisionError
+from provision.plan import Change
+from provision.resources import (
+    app_registration, group_membership, hdinsight_kafka, network, resource_group, security_group, storage,
+)
+
+
+@dataclass
+class Actual:
+    """What exists, as read at the start of a run."""
+
+    resource_group: Any = None
+    app: dict[str, Any] | None = None
+    group: dict[str, Any] | None = None
+    membership: dict[str, Any] | None = None
+    network: dict[str, Any] = field(default_factory=dict)
+    storage: dict[str, Any] = field(default_factory=dict)
+    cluster: dict[str, Any] | None = None
+
+
+async def read_all(ctx: Context) -> Actual:
+    a = Actual()
+    a.resource_group, a.app, a.group = await asyncio.gather(
+        resource_group.read(ctx), app_registration.read(ctx), security_group.read(ctx))
+    tasks = [group_membership.read(ctx, (a.app or {}).get("servicePrincipalId"), (a.group or {}).get("id"))]
+    if a.resource_group is not None or ctx.spec.values["network.subnet_id"]:
+        tasks.append(network.read(ctx))
+    if a.resource_group is not None:
+        tasks += [storage.read(ctx), hdinsight_kafka.read(ctx)]
+    results = await asyncio.gather(*tasks)
+    a.membership = results[0]
+    if len(results) > 1:
+        a.network = results[1]
+    if len(results) > 2:
+        a.storage, a.cluster = results[2], results[3]
+    if not a.network:
+        a.network = {"nsg": None, "rules": [], "vnet": None, "subnet": None}
+    if not a.storage:
+        a.storage = {"account": None, "container": None}
+    return a
+
+
+def diff_all(ctx: Context, a: Actual) -> list[Change]:
+    sp_id = (a.app or {}).get("servicePrincipalId")
+    group_id = (a.group or {}).get("id")
+    return [
+        resource_group.diff(ctx, a.resource_group),
+        app_registration.diff(ctx, a.app),
+        security_group.diff(ctx, a.group),
+        group_membership.diff(ctx, a.membership, sp_id, group_id),
+        *network.diff(ctx, a.network),
+        *storage.diff(ctx, a.storage),
+        hdinsight_kafka.diff(ctx, a.cluster, group_id),
+    ]
+
+
+async def plan(ctx: Context) -> tuple[Actual, list[Change]]:
+    actual = await read_all(ctx)
+    return actual, diff_all(ctx, actual)
+
+
+def _pick(changes: list[Change], *resources: str) -> list[Change]:
+    return [c for c in changes if c.resource in resources]
+
+
+async def apply(ctx: Context, actual: Actual, changes: list[Change], *, wait: bool = True) -> dict[str, Any]:
+    """Apply a plan; returns the outputs. Steps start as soon as what they need is done."""
+
+    async def rg_step() -> Any:
+        return await resource_group.apply(ctx, _pick(changes, resource_group.RESOURCE)[0])
+
+    async def app_step() -> dict[str, Any]:
+        c = _pick(changes, app_registration.RESOURCE)[0]
+        return await app_registration.apply(ctx, c) if c.writes else c.actual
+
+    async def group_step() -> dict[str, Any]:
+        return await security_group.apply(ctx, _pick(changes, security_group.RESOURCE)[0])
+
+    async def membership_step() -> dict[str, Any]:
+        app, group = await app_task, await group_task
+        c = _pick(changes, group_membership.RESOURCE)[0]
+        if c.writes:
+            return await group_membership.add(ctx, app["servicePrincipalId"], group["id"])
+        return c.actual
+
+    async def network_step() -> dict[str, Any]:
+        await rg_task
+        cs = _pick(changes, network.RESOURCE_NSG, network.RESOURCE_RULE, network.RESOURCE_SUBNET)
+        if any(c.writes for c in cs):
+            return await network.apply(ctx, cs, actual.network)
+        return actual.network
+
+    async def storage_step() -> dict[str, Any]:
+        await rg_task
+        cs = _pick(changes, storage.RESOURCE_ACCOUNT, storage.RESOURCE_CONTAINER)
+        if any(c.writes for c in cs):
+            return await storage.apply(ctx, cs)
+        return actual.storage
+
+    async def cluster_step() -> dict[str, Any]:
+        group, net, _ = await group_task, await network_task, await storage_task
+        c = _pick(changes, hdinsight_kafka.RESOURCE)[0]
+        if c.action in ("create", "wait"):
+            return await hdinsight_kafka.apply(ctx, c, group, net, wait=wait)
+        return c.actual
+
+    rg_task = asyncio.ensure_future(rg_step())
+    app_task = asyncio.ensure_future(app_step())
+    group_task = asyncio.ensure_future(group_step())
+    membership_task = asyncio.ensure_future(membership_step())
+    network_task = asyncio.ensure_future(network_step())
+    storage_task = asyncio.ensure_future(storage_step())
+    cluster_task = asyncio.ensure_future(cluster_step())
+    tasks = [rg_task, app_task, group_task, membership_task, network_task, storage_task, cluster_task]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:  # let running steps stop cleanly; what they created is found again by the next run
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return outputs(ctx, app_task.result(), group_task.result(), cluster_task.result())
+
+
+def outputs(ctx: Context, app: dict[str, Any] | None, group: dict[str, Any] | None,
+            cluster: dict[str, Any] | None) -> dict[str, Any]:
+    """What the clients need: the kafkarest endpoint, tenant, client id and scope."""
+    out = {
+        "endpoint": hdinsight_kafka.rest_proxy_endpoint(cluster) if cluster else None,
+        "tenantId": ctx.tenant_id,
+        "clientId": (app or {}).get("appId"),
+        "scope": ctx.cloud.kafkarest_scope,
+        "securityGroupId": (group or {}).get("id"),
+        "securityGroupName": (group or {}).get("displayName"),
+        "clusterName": ctx.spec.values["cluster.name"],
+        "clusterState": ((cluster or {}).get("properties") or {}).get("cluster_state"),
+        "resourceGroup": ctx.spec.values["resource_group"],
+        "clientSecretFile": str(app_registration.secret_path(ctx)) if app else None,
+    }
+    if ctx.cloud.name != "public":
+        out["authorityHost"] = ctx.cloud.authority
+    if ctx.cloud.ca_bundle:
+        out["caBundle"] = ctx.cloud.ca_bundle
+    return out
+
+
+async def current_outputs(ctx: Context) -> dict[str, Any]:
+    app, group, cluster = await asyncio.gather(app_registration.read(ctx), security_group.read(ctx),
+                                               hdinsight_kafka.read(ctx))
+    if cluster is None:
+        raise ProvisionError(f"cluster {ctx.spec.values['cluster.name']} does not exist in resource group "
+                             f"{ctx.spec.values['resource_group']}; run `provision up` first")
+    return outputs(ctx, app, group, cluster)
+
+
+async def destroy(ctx: Context) -> list[Change]:
+    """Delete what this tool created (found by tags / uniqueName), in reverse dependency order."""
+    a = await read_all(ctx)
+    done: list[Change] = []
+    if a.cluster is not None:
+        await hdinsight_kafka.delete(ctx)
+        done.append(Change(hdinsight_kafka.RESOURCE, ctx.spec.values["cluster.name"], "delete"))
+    own_rg = a.resource_group is not None and resource_group.created_by_us(ctx, a.resource_group)
+    if own_rg:
+        poller = await ctx.arm_call(ctx.resource.resource_groups.begin_delete, ctx.spec.values["resource_group"])
+        await ctx.arm_call(poller.result)
+        done.append(Change(resource_group.RESOURCE, ctx.spec.values["resource_group"], "delete",
+                           note="with everything in it"))
+    elif a.network.get("nsg") is not None:
+        # A resource group (or NSG) we did not create: remove only our rules, never the user's.
+        for name in await network.delete_owned_rules(ctx):
+            done.append(Change(network.RESOURCE_RULE, name, "delete"))
+    if a.group is not None:
+        await security_group.delete(ctx, a.group)
+        done.append(Change(security_group.RESOURCE, a.group["displayName"], "delete"))
+    if a.app is not None:
+        await app_registration.delete(ctx, a.app)
+        done.append(Change(app_registration.RESOURCE, a.app["displayName"], "delete"))
+    return done
+
+
+def endpoint_document(out: dict[str, Any]) -> dict[str, str]:
+    """The dotenv keys azure-identity and `provision kafka` read."""
+    doc = {"KAFKAREST_ENDPOINT": out["endpoint"] or "", "AZURE_TENANT_ID": out["tenantId"],
+           "AZURE_CLIENT_ID": out["clientId"] or "", "KAFKAREST_SCOPE": out.get("scope") or KAFKAREST_SCOPE}
+    if out.get("authorityHost"):
+        doc["AZURE_AUTHORITY_HOST"] = out["authorityHost"]
+    if out.get("caBundle"):
+        doc["REQUESTS_CA_BUNDLE"] = out["caBundle"]
+    return doc

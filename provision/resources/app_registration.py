@@ -1,0 +1,138 @@
+"""Entra app registration + its service principal + a client secret (the REST proxy's client identity).
+
+Found again by `uniqueName` (Graph upsert key), so re-runs never duplicate. A new secret is added only when no
+valid one that we hold is left (or on rotate); its text goes to a 0600 file and is shown only on request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from provision.consistency import retry_lag
+from provision.context import Context, write_private
+from provision.plan import KNOWN_AFTER_APPLY, Change
+from provision.resources.graph_util import get_or_none, prefer_create_if_missing
+
+RESOURCE = "app registration"
+SECRET_DISPLAY_NAME = "provision"
+RENEW_BEFORE = dt.timedelta(days=7)  # a secret this close to expiry counts as gone
+
+
+def tags(ctx: Context) -> list[str]:
+    return ["provision", f"provision-environment:{ctx.spec.values['name']}"]
+
+
+def secret_path(ctx: Context):
+    return ctx.secret_file("client-secret.json")
+
+
+def load_secret(ctx: Context) -> dict[str, Any] | None:
+    try:
+        return json.loads(secret_path(ctx).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+async def read(ctx: Context) -> dict[str, Any] | None:
+    name = ctx.spec.values["app.name"]
+    app = await get_or_none(lambda: ctx.graph.applications_with_unique_name(name).get())
+    if app is None:
+        return None
+    sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app.app_id).get())
+    held = load_secret(ctx)
+    now = dt.datetime.now(dt.timezone.utc)
+    valid = None
+    for cred in app.password_credentials or []:
+        if held and held.get("appId") == app.app_id and str(cred.key_id) == held.get("keyId") \
+                and cred.end_date_time and cred.end_date_time > now + RENEW_BEFORE:
+            valid = cred
+    return {"id": app.id, "appId": app.app_id, "displayName": app.display_name,
+            "servicePrincipalId": sp.id if sp else None,
+            "secretKeyId": str(valid.key_id) if valid else None,
+            "secretExpires": valid.end_date_time.isoformat() if valid else None,
+            "passwordCredentials": [{"keyId": str(c.key_id), "displayName": c.display_name,
+                                     "endDateTime": c.end_date_time.isoformat() if c.end_date_time else None}
+                                    for c in app.password_credentials or []]}
+
+
+def diff(ctx: Context, actual: dict[str, Any] | None, *, rotate: bool = False) -> Change:
+    name = ctx.spec.values["app.name"]
+    if actual is None:
+        return Change(RESOURCE, name, "create", {"displayName": (None, name), "servicePrincipal": (None, "create"),
+                                                  "clientSecret": (None, KNOWN_AFTER_APPLY)})
+    fields: dict[str, tuple[Any, Any]] = {}
+    if actual["displayName"] != name:
+        fields["displayName"] = (actual["displayName"], name)
+    if not actual["servicePrincipalId"]:
+        fields["servicePrincipal"] = (None, "create")
+    if rotate or not actual["secretKeyId"]:
+        fields["clientSecret"] = (actual["secretKeyId"], KNOWN_AFTER_APPLY)
+    return Change(RESOURCE, name, "update" if fields else "noop", fields, actual)
+
+
+async def apply(ctx: Context, change: Change) -> dict[str, Any]:
+    from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+        AddPasswordPostRequestBody,
+    )
+    from msgraph.generated.models.application import Application
+    from msgraph.generated.models.password_credential import PasswordCredential
+    from msgraph.generated.models.service_principal import ServicePrincipal
+
+    name = ctx.spec.values["app.name"]
+    actual = dict(change.actual or {})
+    if change.action == "create" or "displayName" in change.fields:
+        created = await ctx.graph.applications_with_unique_name(name).patch(
+            Application(display_name=name, sign_in_audience="AzureADMyOrg", tags=tags(ctx)),
+            request_configuration=prefer_create_if_missing())
+        if created is None:  # 204: it existed; read it back (the upsert key is consistent)
+            created = await retry_lag(lambda: ctx.graph.applications_with_unique_name(name).get(),
+                                      what=f"application {name}")
+        actual.update(id=created.id, appId=created.app_id, displayName=created.display_name)
+        ctx.event(RESOURCE, f"application {name} ({created.app_id})")
+    if not actual.get("servicePrincipalId"):
+        sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(actual["appId"]).patch(
+            ServicePrincipal(tags=["WindowsAzureActiveDirectoryIntegratedApp"]),
+            request_configuration=prefer_create_if_missing()), what=f"service principal of {name}")
+        if sp is None:
+            sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(actual["appId"]).get(),
+                                 what=f"service principal of {name}")
+        actual["servicePrincipalId"] = sp.id
+        ctx.event(RESOURCE, f"service principal {sp.id}")
+    if "clientSecret" in change.fields:
+        old = load_secret(ctx)
+        end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=ctx.spec.values["app.credential_days"])
+        body = AddPasswordPostRequestBody(password_credential=PasswordCredential(
+            display_name=SECRET_DISPLAY_NAME, end_date_time=end))
+        pw = await retry_lag(lambda: ctx.graph.applications.by_application_id(actual["id"]).add_password.post(body),
+                             what=f"client secret of {name}")
+        write_private(secret_path(ctx), json.dumps({
+            "appId": actual["appId"], "tenantId": ctx.tenant_id, "keyId": str(pw.key_id),
+            "endDateTime": pw.end_date_time.isoformat(), "clientSecret": pw.secret_text}, indent=2))
+        actual.update(secretKeyId=str(pw.key_id), secretExpires=pw.end_date_time.isoformat())
+        ctx.event(RESOURCE, f"client secret {pw.key_id} written to {secret_path(ctx)} (0600)")
+        if old and old.get("appId") == actual["appId"] and old.get("keyId") != str(pw.key_id) \
+                and any(c["keyId"] == old.get("keyId") for c in actual.get("passwordCredentials", [])):
+            await remove_secret(ctx, actual["id"], old["keyId"])
+    return actual
+
+
+async def remove_secret(ctx: Context, app_object_id: str, key_id: str) -> None:
+    import uuid
+
+    from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
+        RemovePasswordPostRequestBody,
+    )
+
+    await ctx.graph.applications.by_application_id(app_object_id).remove_password.post(
+        RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id)))
+    ctx.event(RESOURCE, f"removed the previous client secret {key_id}")
+
+
+async def delete(ctx: Context, actual: dict[str, Any]) -> None:
+    await ctx.graph.applications.by_application_id(actual["id"]).delete()
+    try:
+        secret_path(ctx).unlink()
+    except OSError:
+        pass

@@ -1,0 +1,231 @@
+"""Network: the NSG with inbound allow rules for 443 (HDInsight service tag, client CIDRs) and 9400 (the REST
+proxy), and the cluster subnet associated with it.
+
+Rules this tool owns are named `provision-…`. An existing rule of anyone's that already allows the same traffic
+is reused; rules we did not create are never modified or deleted; new rules take the first free priority.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from provision.context import Context
+from provision.errors import InvalidInput, ProvisionError
+from provision.plan import Change
+
+RESOURCE_NSG = "network security group"
+RESOURCE_RULE = "security rule"
+RESOURCE_SUBNET = "subnet"
+RULE_PREFIX = "provision-"
+FIRST_PRIORITY, LAST_PRIORITY, STEP = 300, 4096, 10
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    sources: tuple[str, ...]
+    ports: tuple[str, ...]
+    description: str
+
+
+def desired_rules(ctx: Context) -> list[RuleSpec]:
+    rules = [
+        RuleSpec("provision-hdinsight-443", ("HDInsight",), ("443",),
+                 "HDInsight health and management service (required)"),
+        RuleSpec("provision-kafkarest-9400", ("HDInsight",), ("9400",),
+                 "Kafka REST proxy (required for REST-proxy clusters)"),
+    ]
+    cidrs = tuple(ctx.spec.values["network.client_cidrs"])
+    if cidrs:
+        rules.append(RuleSpec("provision-clients-443-9400", cidrs, ("443", "9400"), "Kafka REST proxy clients"))
+    return rules
+
+
+def _v(x: Any) -> str:
+    return str(getattr(x, "value", x) or "")
+
+
+def names(ctx: Context) -> dict[str, str]:
+    """Resource group + names of the NSG, VNet and subnet (from ids when the spec names existing ones)."""
+    v = ctx.spec.values
+    out = {"rg": v["resource_group"], "nsg": v["network.nsg_name"], "nsg_rg": v["resource_group"],
+           "vnet": v["network.vnet_name"], "vnet_rg": v["resource_group"], "subnet": v["network.subnet_name"]}
+    if v["network.nsg_id"]:
+        parts = v["network.nsg_id"].split("/")
+        out.update(nsg_rg=parts[4], nsg=parts[8])
+    if v["network.subnet_id"]:
+        parts = v["network.subnet_id"].split("/")
+        out.update(vnet_rg=parts[4], vnet=parts[8], subnet=parts[10])
+    return out
+
+
+def _covers(rule: Any, source: str, port: str) -> bool:
+    if _v(rule.access).lower() != "allow" or _v(rule.direction).lower() != "inbound":
+        return False
+    if _v(rule.protocol).lower() not in ("tcp", "*"):
+        return False
+    sources = [rule.source_address_prefix] if rule.source_address_prefix else list(rule.source_address_prefixes or [])
+    if not any(s and (s == "*" or s.lower() == source.lower()) for s in sources):
+        return False
+    ranges = [rule.destination_port_range] if rule.destination_port_range else list(rule.destination_port_ranges or [])
+    for r in ranges:
+        if r == "*":
+            return True
+        lo, _, hi = r.partition("-")
+        if int(lo) <= int(port) <= int(hi or lo):
+            return True
+    return False
+
+
+async def read(ctx: Context) -> dict[str, Any]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    n = names(ctx)
+    out: dict[str, Any] = {"nsg": None, "rules": [], "vnet": None, "subnet": None}
+    try:
+        out["nsg"] = await ctx.arm_call(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"])
+        out["rules"] = list(out["nsg"].security_rules or [])
+    except ResourceNotFoundError:
+        if ctx.spec.values["network.nsg_id"]:
+            raise InvalidInput(f"network.nsg_id: {ctx.spec.values['network.nsg_id']} does not exist; fix the id "
+                               f"or unset it to have provision create one") from None
+    try:
+        out["vnet"] = await ctx.arm_call(ctx.network.virtual_networks.get, n["vnet_rg"], n["vnet"])
+        out["subnet"] = await ctx.arm_call(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
+    except ResourceNotFoundError:
+        if ctx.spec.values["network.subnet_id"]:
+            raise InvalidInput(f"network.subnet_id: {ctx.spec.values['network.subnet_id']} does not exist; fix "
+                               f"the id or unset it to have provision create a VNet") from None
+    return out
+
+
+def _missing_rules(ctx: Context, rules: list[Any]) -> list[RuleSpec]:
+    """Rules to create: ours that are absent, unless some existing rule already allows the same traffic."""
+    have = {r.name for r in rules}
+    missing = []
+    for want in desired_rules(ctx):
+        if want.name in have:
+            continue
+        if all(any(_covers(r, s, p) for r in rules) for s in want.sources for p in want.ports):
+            continue  # reuse someone else's equivalent rule
+        missing.append(want)
+    return missing
+
+
+def diff(ctx: Context, actual: dict[str, Any]) -> list[Change]:
+    n = names(ctx)
+    changes = []
+    nsg = actual["nsg"]
+    tags = ctx.spec.managed_tags
+    if nsg is None:
+        changes.append(Change(RESOURCE_NSG, n["nsg"], "create", {"location": (None, ctx.spec.values["location"])}))
+    else:
+        missing_tags = {k: v for k, v in tags.items() if (nsg.tags or {}).get(k) != v}
+        own = not ctx.spec.values["network.nsg_id"]
+        changes.append(Change(RESOURCE_NSG, n["nsg"], "update" if own and missing_tags else "noop",
+                              {"tags": (nsg.tags, {**(nsg.tags or {}), **tags})} if own and missing_tags else {},
+                              nsg))
+    for rule in _missing_rules(ctx, actual["rules"]):
+        changes.append(Change(RESOURCE_RULE, rule.name, "create",
+                              {"sources": (None, list(rule.sources)), "ports": (None, list(rule.ports))}))
+    for rule in desired_rules(ctx):
+        existing = next((r for r in actual["rules"] if r.name == rule.name), None)
+        if existing is not None:
+            changes.append(Change(RESOURCE_RULE, rule.name, "noop", actual=existing))
+    subnet = actual["subnet"]
+    nsg_id = nsg.id if nsg is not None else None
+    if subnet is None:
+        changes.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "create",
+                              {"addressPrefix": (None, ctx.spec.values["network.subnet_prefix"]),
+                               "networkSecurityGroup": (None, n["nsg"])}))
+    else:
+        current = subnet.network_security_group.id if subnet.network_security_group else None
+        if nsg_id is None or (current or "").lower() != nsg_id.lower():
+            changes.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "update",
+                                  {"networkSecurityGroup": (current, n["nsg"])}, subnet))
+        else:
+            changes.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "noop", actual=subnet))
+    return changes
+
+
+def _free_priorities(rules: list[Any], count: int) -> list[int]:
+    used = {r.priority for r in rules if _v(r.direction).lower() == "inbound"}
+    free = [p for p in range(FIRST_PRIORITY, LAST_PRIORITY + 1, STEP) if p not in used]
+    if len(free) < count:
+        raise ProvisionError("network: no free inbound priority left in the NSG (300–4096)")
+    return free[:count]
+
+
+async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> dict[str, Any]:
+    from azure.mgmt.network.models import (
+        AddressSpace, NetworkSecurityGroup, SecurityRule, Subnet, VirtualNetwork,
+    )
+
+    n = names(ctx)
+    loc = ctx.spec.values["location"]
+    nsg = actual["nsg"]
+    by = {(c.resource, c.action) for c in changes}
+    if (RESOURCE_NSG, "create") in by or (RESOURCE_NSG, "update") in by:
+        body = NetworkSecurityGroup(location=nsg.location if nsg else loc, tags={**((nsg.tags or {}) if nsg else {}),
+                                                                                 **ctx.spec.managed_tags})
+        if nsg is not None:  # PUT replaces: carry the existing rules over
+            body.security_rules = nsg.security_rules
+        poller = await ctx.arm_call(ctx.network.network_security_groups.begin_create_or_update, n["nsg_rg"],
+                                    n["nsg"], body)
+        nsg = await ctx.arm_call(poller.result)
+        ctx.event(RESOURCE_NSG, f"{n['nsg']} ready")
+    new_rules = [c for c in changes if c.resource == RESOURCE_RULE and c.action == "create"]
+    rules = list(nsg.security_rules or [])
+    specs = {r.name: r for r in desired_rules(ctx)}
+    for change, priority in zip(new_rules, _free_priorities(rules, len(new_rules))):
+        rs = specs[change.name]
+        rule = SecurityRule(
+            protocol="Tcp", access="Allow", direction="Inbound", priority=priority, source_port_range="*",
+            destination_address_prefix="*", description=rs.description,
+            **({"source_address_prefix": rs.sources[0]} if len(rs.sources) == 1 else
+               {"source_address_prefixes": list(rs.sources)}),
+            **({"destination_port_range": rs.ports[0]} if len(rs.ports) == 1 else
+               {"destination_port_ranges": list(rs.ports)}))
+        poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
+                                    rs.name, rule)
+        await ctx.arm_call(poller.result)
+        ctx.event(RESOURCE_RULE, f"{rs.name} allows {','.join(rs.ports)} from {','.join(rs.sources)} "
+                                 f"(priority {priority})")
+    subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
+    if subnet_change is not None:
+        if subnet_change.action == "create" and actual["vnet"] is None:
+            vnet = VirtualNetwork(location=loc, tags=ctx.spec.managed_tags, address_space=AddressSpace(
+                address_prefixes=[ctx.spec.values["network.address_space"]]), subnets=[Subnet(
+                    name=n["subnet"], address_prefix=ctx.spec.values["network.subnet_prefix"],
+                    network_security_group=NetworkSecurityGroup(id=nsg.id))])
+            poller = await ctx.arm_call(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
+                                        n["vnet"], vnet)
+            await ctx.arm_call(poller.result)
+        else:
+            subnet = actual["subnet"] or Subnet(address_prefix=ctx.spec.values["network.subnet_prefix"])
+            subnet.network_security_group = NetworkSecurityGroup(id=nsg.id)
+            poller = await ctx.arm_call(ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"],
+                                        n["subnet"], subnet)
+            await ctx.arm_call(poller.result)
+        ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
+    return await read(ctx)
+
+
+def subnet_ids(ctx: Context, actual: dict[str, Any]) -> tuple[str, str]:
+    """(vnet id, subnet id) for the cluster's virtualNetworkProfile."""
+    return actual["vnet"].id, actual["subnet"].id
+
+
+async def delete_owned_rules(ctx: Context) -> list[str]:
+    """`down` for an NSG we do not own: remove only our rules."""
+    n = names(ctx)
+    actual = await read(ctx)
+    removed = []
+    for r in actual["rules"]:
+        if r.name.startswith(RULE_PREFIX):
+            poller = await ctx.arm_call(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], r.name)
+            await ctx.arm_call(poller.result)
+            removed.append(r.name)
+    return removed
+
