@@ -73,7 +73,7 @@ class Context:
 
     @cached_property
     def resource(self) -> Any:
-        from azure.mgmt.resource import ResourceManagementClient
+        from azure.mgmt.resource.resources import ResourceManagementClient
 
         return ResourceManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
 

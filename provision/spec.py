@@ -331,6 +331,10 @@ def resolve(file: str | os.PathLike | None = None, flags: dict[str, Any] | None 
         if f.check is not None and values[f.key] is not None:
             f.check(f.key, values[f.key])
     _cross_checks(values)
+    users = (values["cluster.gateway_username"], values["cluster.ssh_username"])
+    for which, env_name in SECRET_ENV.items():  # passwords given by env are checked now, before any write
+        if env.get(env_name):
+            check_password(which, env[env_name], users)
     return Spec(values, sources)
 
 

@@ -70,7 +70,8 @@ async def apply(ctx: Context, changes: list[Change]) -> dict[str, Any]:
 async def key(ctx: Context) -> str:
     keys = await ctx.arm_call(ctx.storage.storage_accounts.list_keys, ctx.spec.values["resource_group"],
                               ctx.spec.values["storage.account"])
-    return keys.keys[0].value
+    # as_dict: in the TypeSpec-generated models `.keys` is the Mapping method, not the field
+    return keys.as_dict()["keys"][0]["value"]
 
 
 def blob_host(ctx: Context) -> str:

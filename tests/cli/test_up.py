@@ -1,0 +1,210 @@
+"""`provision up / plan / status / endpoint / down` through the real CLI against the emulator (real SDKs, TLS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from provision.cli import cli
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@pytest.fixture
+def env(emulator, tmp_path, monkeypatch):
+    """Point the CLI at the session emulator, with its own state dir and fast consistency retries."""
+    values = {
+        "PROVISION_CLOUD": "local",
+        "PROVISION_EMULATOR_DIR": str(emulator.data_dir),
+        "PROVISION_STATE_DIR": str(tmp_path / "state"),
+        "PROVISION_POLLING_INTERVAL": "0.1",
+        "PROVISION_NAME": "ci-env",
+    }
+    for k, v in values.items():
+        monkeypatch.setenv(k, v)
+    for k in list(os.environ):
+        if k.startswith("PROVISION_") and k not in values and not k.startswith("PROVISION_EMULATOR_"):
+            monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    return values
+
+
+def run(*args: str, ok: bool = True):
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def writes(admin, since: int) -> list[dict]:
+    return [e for e in admin.requests(since) if e["write"] and e["family"] in ("graph", "arm")]
+
+
+def test_up_from_nothing_then_converged(env, admin):
+    plan = json.loads(run("plan", "--output", "json").stdout)
+    assert plan["summary"]["create"] >= 9 and plan["summary"]["noop"] == 0
+
+    out = json.loads(run("up", "--output", "json").stdout)
+    o = out["outputs"]
+    assert o["endpoint"].startswith("https://127.0.0.1:") and o["endpoint"].endswith("/kafkarest/" + o["clusterName"])
+    assert o["clusterState"] == "Running"
+    assert o["scope"] == "https://hib.azurehdinsight.net/.default"
+    assert os.stat(o["clientSecretFile"]).st_mode & 0o777 == 0o600
+    secret = json.loads(open(o["clientSecretFile"]).read())["clientSecret"]
+    assert secret not in json.dumps(out)  # the secret is in its 0600 file, never on stdout
+
+    seq = admin.last_seq()
+    again = json.loads(run("up", "--output", "json").stdout)
+    assert again["summary"]["create"] == again["summary"]["update"] == 0
+    assert writes(admin, seq) == []  # a converged environment gets zero writes
+
+    plan = json.loads(run("plan", "--output", "json").stdout)
+    assert {c["action"] for c in plan["changes"]} == {"noop"}
+
+    status = json.loads(run("status", "--output", "json").stdout)
+    cluster = next(r for r in status["resources"] if r["resource"] == "hdinsight kafka cluster")
+    assert cluster["state"] == "Succeeded / Running"
+
+
+def test_endpoint_formats(env, admin):
+    run("up", "--output", "json")
+    text = run("endpoint").stdout
+    assert "Kafka REST proxy endpoint: https://127.0.0.1" in text
+    j = json.loads(run("endpoint", "--output", "json").stdout)
+    assert j["endpoint"] and j["clientId"] and j["tenantId"]
+    dotenv = dict(line.split("=", 1) for line in run("endpoint", "--format", "dotenv").stdout.splitlines())
+    assert dotenv["KAFKAREST_ENDPOINT"] == j["endpoint"] and dotenv["AZURE_CLIENT_ID"] == j["clientId"]
+    assert "AZURE_CLIENT_SECRET" not in dotenv and dotenv["AZURE_AUTHORITY_HOST"].startswith("https://127.0.0.1")
+    gh = dict(line.split("=", 1) for line in run("endpoint", "--format", "github").stdout.splitlines())
+    assert gh["endpoint"] == j["endpoint"] and gh["scope"] == "https://hib.azurehdinsight.net/.default"
+    shown = dict(line.split("=", 1) for line in run("endpoint", "--format", "dotenv", "--show-secret").stdout.splitlines())
+    assert len(shown["AZURE_CLIENT_SECRET"]) >= 16
+
+
+def test_down_removes_what_it_created_and_keeps_user_rules(env, admin, operator_credential, arm_kwargs, emulator):
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.network.models import NetworkSecurityGroup, SecurityRule
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.resource.resources.models import ResourceGroup
+
+    # A user-owned resource group and NSG with their own rule: provision must use them and leave the rule alone.
+    rm = ResourceManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    net = NetworkManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    rm.resource_groups.create_or_update("rg-user", ResourceGroup(location="eastus"))
+    net.network_security_groups.begin_create_or_update("rg-user", "nsg-user",
+                                                       NetworkSecurityGroup(location="eastus")).result()
+    net.security_rules.begin_create_or_update("rg-user", "nsg-user", "user-ssh", SecurityRule(
+        protocol="Tcp", access="Allow", direction="Inbound", priority=300, source_address_prefix="10.0.0.0/8",
+        source_port_range="*", destination_address_prefix="*", destination_port_range="22")).result()
+    nsg_id = net.network_security_groups.get("rg-user", "nsg-user").id
+    run("up", "--resource-group", "rg-user", "--network-nsg-id", nsg_id, "--output", "json")
+    rules = {r.name for r in net.network_security_groups.get("rg-user", "nsg-user").security_rules}
+    assert {"user-ssh", "provision-hdinsight-443", "provision-kafkarest-9400"} <= rules
+
+    out = json.loads(run("down", "--yes", "--resource-group", "rg-user", "--network-nsg-id", nsg_id,
+                         "--output", "json").stdout)
+    deleted = {(d["resource"], d["name"]) for d in out["deleted"]}
+    assert ("hdinsight kafka cluster", out["deleted"][0]["name"]) in deleted
+    rules = {r.name for r in net.network_security_groups.get("rg-user", "nsg-user").security_rules}
+    assert rules == {"user-ssh"}  # ours gone, the user's kept
+    assert rm.resource_groups.check_existence("rg-user")  # not ours: kept
+    plan = json.loads(run("plan", "--resource-group", "rg-user", "--network-nsg-id", nsg_id, "--output",
+                          "json").stdout)
+    created = {c["resource"] for c in plan["changes"] if c["action"] == "create"}
+    assert {"app registration", "security group", "hdinsight kafka cluster"} <= created
+
+
+def test_down_of_own_resource_group(env, admin):
+    run("up", "--output", "json")
+    run("down", "--yes")
+    objs = admin.objects("arm:resourceGroup")
+    assert all(o["name"] != "rg-ci-env" for o in objs)
+    assert not [a for a in admin.objects("application") if a.get("uniqueName") == "ci-env-client"]
+
+
+def test_down_needs_yes_without_a_terminal(env):
+    r = run("down", ok=False)
+    assert r.exit_code == 2 and "--yes" in r.output
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--cluster-name", "bad_name!"], "cluster.name"),
+    (["--storage-account", "UPPER"], "storage.account"),
+    (["--group-mail-nickname", "a b"], "group.mail_nickname"),
+    (["--network-client-cidrs", "10.0.0.0/33"], "network.client_cidrs"),
+    (["--cluster-version", "5.0", "--cluster-kafka-version", "3.2"], "cluster.kafka_version"),
+])
+def test_bad_input_exit_2_before_any_write(env, admin, args, field):
+    seq = admin.last_seq()
+    r = run("up", *args, ok=False)
+    assert r.exit_code == 2
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {field}:")
+    assert [e for e in admin.requests(seq) if e["family"] != "admin"] == []  # not even a read
+
+
+def test_weak_gateway_password_refused_before_writes(env, admin, monkeypatch):
+    monkeypatch.setenv("PROVISION_GATEWAY_PASSWORD", "weak")
+    seq = admin.last_seq()
+    r = run("up", ok=False)
+    assert r.exit_code == 2 and "gateway_password" in r.output
+    assert writes(admin, seq) == []
+
+
+def test_converges_through_replication_lag_and_throttling(env, admin, monkeypatch):
+    monkeypatch.setenv("PROVISION_CONSISTENCY_TIMEOUT", "30")
+    admin.set_replication_lag(1.5)
+    admin.add_fault(action="status", status=429, retry_after=1, path=r"/v1\.0/groups/.*/members/\$ref", count=1)
+    admin.add_fault(action="status", status=429, retry_after=1, path=r"/networkSecurityGroups/", methods=["PUT"],
+                    count=1)
+    out = json.loads(run("up", "--output", "json").stdout)
+    assert out["outputs"]["clusterState"] == "Running"
+    log = admin.requests(0)
+    assert any(e["status"] == 429 for e in log)
+    assert any(e["status"] == 404 or e["status"] == 400 for e in log if e["family"] == "graph")
+
+
+def test_killed_run_reattaches(env, admin):
+    """`up --no-wait` stands in for a run killed after the PUT: the next `up` re-attaches instead of a new PUT."""
+    admin.configure(cluster_create_seconds=4)
+    run("up", "--no-wait", "--output", "json")
+    seq = admin.last_seq()
+    out = json.loads(run("up", "--output", "json").stdout)
+    cluster = next(c for c in out["changes"] if c["resource"] == "hdinsight kafka cluster")
+    assert cluster["action"] == "wait"
+    assert out["outputs"]["clusterState"] == "Running"
+    puts = [e for e in admin.requests(seq) if e["method"] == "PUT" and "/clusters/" in e["path"]]
+    assert puts == []
+
+
+def test_killed_process_mid_deployment_reattaches(env, admin):
+    admin.configure(cluster_create_seconds=6)
+    proc = subprocess.Popen([sys.executable, "-m", "provision", "up", "--output", "json"], env=dict(os.environ),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    import time
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if any(e["method"] == "PUT" and "/clusters/" in e["path"] for e in admin.requests(0)):
+            break
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    out = json.loads(run("up", "--output", "json").stdout)
+    assert out["outputs"]["clusterState"] == "Running"
+    puts = [e for e in admin.requests(0) if e["method"] == "PUT" and "/clusters/" in e["path"]]
+    assert len(puts) == 1
+
+
+def test_help_imports_no_azure_sdk():
+    code = ("import sys; from provision.cli import cli\n"
+            "try:\n    cli(['up', '--help'])\nexcept SystemExit: pass\n"
+            "bad = [m for m in sys.modules if m.startswith(('azure', 'msgraph', 'kiota'))]\n"
+            "assert not bad, bad")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
