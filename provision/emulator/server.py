@@ -61,6 +61,7 @@ class Emulator:
             create_app(self.state), ssl_certfile=str(self.tls.server_cert), ssl_keyfile=str(self.tls.server_key),
             log_level=os.environ.get("PROVISION_EMULATOR_LOG_LEVEL", "warning"), access_log=False,
             lifespan="off", timeout_keep_alive=30, server_header=False,
+            timeout_graceful_shutdown=1,  # idle keep-alive clients must not hold `stop` for long
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -220,3 +220,68 @@ def operation_result_response(request: Request, op_id: str) -> Response:
         err = op.get("error") or {"code": "InternalServerError", "message": "The operation failed."}
         raise ArmError(err.get("message", ""), code=err.get("code"), status=400, details=err.get("details", []))
     return wire.empty_response(200 if op.get("_result") is None else 200)
+
+
+# -- helpers shared by the resource providers (resource groups, Network, Storage, ...) ----------------------------
+# Imported here rather than at the top so this section stays a pure addition to the module.
+import re  # noqa: E402
+
+from starlette.routing import Route  # noqa: E402
+
+
+class _ArmRoute(Route):
+    """A route matched case-insensitively, as ARM matches paths: the SDKs send `resourcegroups` (resources) and
+    `resourceGroups` (network, storage), `providers/microsoft.network` from some tools. Path parameters keep the
+    caller's spelling; ids are compared by `key()`."""
+
+    def __init__(self, path: str, endpoint: Callable, *, methods: list[str]):
+        super().__init__(path, endpoint, methods=methods)
+        self.path_regex = re.compile(self.path_regex.pattern, re.IGNORECASE)
+
+
+def route(path: str, endpoint: Callable, methods: list[str]) -> Route:
+    """A Starlette route for an ARM path; use `{subscription}` for the subscription id so `authenticate` checks it."""
+    return _ArmRoute(path, endpoint, methods=methods)
+
+
+def normalize_location(location: str) -> str:
+    """ARM stores regions by their short name: "West US" and "westus" are the same region."""
+    return location.replace(" ", "").lower()
+
+
+def new_etag() -> str:
+    """A weak entity tag in Network's shape: W/"<guid>", new on every change."""
+    return f'W/"{uuid.uuid4()}"'
+
+
+def delete_under(state: EmulatorState, scope: str) -> int:
+    """Delete every document whose scope is `scope` or lies below it (`scope/...`).
+
+    Never a sibling whose name merely starts the same way: deleting group `rg` must not touch `rg2`."""
+    scope = scope.lower().rstrip("/")
+    with state.store.transaction():
+        n = state.store.execute("DELETE FROM objects WHERE scope=?", (scope,)).rowcount
+        return n + state.store.delete_scope(scope + "/")
+
+
+def require_writable_resource_group(state: EmulatorState, sub: str, rg: str) -> dict[str, Any]:
+    """The resource group, refusing writes while it is being deleted (as ARM does)."""
+    doc = require_resource_group(state, sub, rg)
+    if doc.get("properties", {}).get("provisioningState") == "Deleting":
+        raise ArmError(f"The resource group '{doc['name']}' is in deprovisioning state and cannot perform this "
+                       f"operation.", code="ResourceGroupBeingDeleted", status=409)
+    return doc
+
+
+def require_location(body: dict[str, Any]) -> str:
+    """The body's `location`, normalized; tracked resources cannot be created without one."""
+    location = body.get("location")
+    if not isinstance(location, str) or not location.strip():
+        raise ArmError("The location property is required for this definition.", code="LocationRequired")
+    return normalize_location(location)
+
+
+def parent_not_found(action: str, child_type: str, parent_id: str) -> ArmError:
+    """ARM's answer for a nested resource (securityRules, subnets, containers) whose parent does not exist."""
+    return ArmError(f"Failed to perform '{action}' on resource(s) of type '{child_type}', because the parent "
+                    f"resource '{parent_id}' could not be found.", code="ParentResourceNotFound", status=404)
