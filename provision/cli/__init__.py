@@ -11,6 +11,7 @@ from provision.cli.env import COMMANDS as ENV_COMMANDS
 from provision.cli.steps import GROUPS as STEP_GROUPS
 from provision.cli.kafka import kafka
 from provision.cli.smoke import smoke
+from provision.cli.template import template
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -27,6 +28,7 @@ for _cmd in [*ENV_COMMANDS, *STEP_GROUPS]:
 cli.add_command(emulator)
 cli.add_command(kafka)
 cli.add_command(smoke)
+cli.add_command(template)
 
 
 def main() -> None:
