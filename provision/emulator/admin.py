@@ -7,6 +7,10 @@ GET  /_emulator/requests[?since=SEQ]        the request log; DELETE clears it
 GET  /_emulator/faults                      fault rules; POST adds one; DELETE clears; DELETE /faults/{id} removes one
 GET  /_emulator/config                      timing knobs; PATCH changes them
 PUT  /_emulator/replication                 {"seconds": 2, "kinds": ["application", ...]}: Entra replication lag
+GET  /_emulator/oidc/.well-known/openid-configuration, /_emulator/oidc/keys   an OpenID issuer for workload
+                                            identity federation tests (stands in for GitHub Actions / Kubernetes)
+POST /_emulator/oidc/token                  {"subject", "audience"?, "lifetimeSeconds"?} → {"token"}: a federated
+                                            token from that issuer (what GitHub's OIDC endpoint hands a job)
 
 Auth: `Authorization: Bearer <admin key>` (the 0600 file `admin-key` in the data directory), or any token the
 emulator issued to the operator service principal.
@@ -134,6 +138,39 @@ async def replication(request: Request):
     return wire.json_response(state.directory.replication())
 
 
+def _issuer(request: Request) -> str:
+    return f"{str(request.base_url).rstrip('/')}/_emulator/oidc"
+
+
+async def oidc_configuration(request: Request):
+    issuer = _issuer(request)
+    return wire.json_response({"issuer": issuer, "jwks_uri": f"{issuer}/keys",
+                               "subject_types_supported": ["public"], "response_types_supported": ["id_token"],
+                               "id_token_signing_alg_values_supported": ["RS256"],
+                               "claims_supported": ["sub", "aud", "exp", "iat", "iss", "jti", "nbf"]})
+
+
+async def oidc_keys(request: Request):
+    return wire.json_response(emulator_of(request).signer.jwks())
+
+
+async def oidc_token(request: Request):
+    _require_operator(request)
+    state = emulator_of(request)
+    body = await wire.read_json(request, wire.AdminError)
+    if not isinstance(body, dict) or not isinstance(body.get("subject"), str) or not body["subject"]:
+        raise wire.AdminError('Send {"subject": "repo:org/repo:environment:prod", "audience": '
+                              '"api://AzureADTokenExchange"}.')
+    import jwt
+
+    now = int(time.time())
+    claims = {"iss": _issuer(request), "sub": body["subject"],
+              "aud": body.get("audience", "api://AzureADTokenExchange"), "iat": now, "nbf": now,
+              "exp": now + int(body.get("lifetimeSeconds", 600)), "jti": __import__("uuid").uuid4().hex}
+    token = jwt.encode(claims, state.signer.key, algorithm="RS256", headers={"kid": state.signer.kid})
+    return wire.json_response({"token": token, "issuer": claims["iss"]})
+
+
 def routes() -> list[Route]:
     return [
         Route("/_emulator/health", health, methods=["GET"]),
@@ -144,4 +181,7 @@ def routes() -> list[Route]:
         Route("/_emulator/faults/{id}", fault_item, methods=["DELETE"]),
         Route("/_emulator/config", config, methods=["GET", "PATCH"]),
         Route("/_emulator/replication", replication, methods=["GET", "PUT"]),
+        Route("/_emulator/oidc/.well-known/openid-configuration", oidc_configuration, methods=["GET"]),
+        Route("/_emulator/oidc/keys", oidc_keys, methods=["GET"]),
+        Route("/_emulator/oidc/token", oidc_token, methods=["POST"]),
     ]

@@ -1,10 +1,12 @@
-"""The emulated Entra directory's shared core: applications, service principals, groups and memberships.
+"""The emulated Entra directory's shared core: applications, service principals, groups, users, group memberships
+and group owners.
 
 Graph (services/graph) is the wire front of this directory; the token service, the HDInsight resource provider
 and the Kafka REST proxy read it too, so the lookups they share live here, once.
 
 Documents are stored in Graph's own JSON form (camelCase). Fields starting with "_" are the emulator's private
-bookkeeping (secret hashes, the operator's rights) and are never rendered.
+bookkeeping and are never rendered: an application's `_secrets` (keyId → salted hash) and `_keys` (keyId →
+base64 DER certificate), a user's `_password` hash, the operator's `_rights`.
 
 Entra is eventually consistent: with a replication lag configured, an object is invisible to reads and
 references for that long after it is created (404 Request_ResourceNotFound, NoBackingApplicationObject).
@@ -41,6 +43,13 @@ CREATE TABLE IF NOT EXISTS group_members (
     PRIMARY KEY (group_id, member_id)
 );
 CREATE INDEX IF NOT EXISTS group_members_member ON group_members (member_id);
+CREATE TABLE IF NOT EXISTS group_owners (
+    group_id TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    added    REAL NOT NULL,
+    PRIMARY KEY (group_id, owner_id)
+);
+CREATE INDEX IF NOT EXISTS group_owners_owner ON group_owners (owner_id);
 CREATE TABLE IF NOT EXISTS membership_changes (
     group_id  TEXT NOT NULL,
     member_id TEXT NOT NULL,
@@ -100,11 +109,22 @@ class Directory:
         return None
 
     def find(self, kind: str, tenant_id: str, field: str, value: str, *,
-             consistent: bool = False) -> dict[str, Any] | None:
+             consistent: bool = False, ignore_case: bool = False) -> dict[str, Any] | None:
+        """The first object whose `field` equals `value`. Entra compares alternate keys (uniqueName, appId,
+        userPrincipalName) without regard to case: pass `ignore_case` for those."""
+        want = value.casefold() if ignore_case and isinstance(value, str) else value
         for doc, created in self.store.list_with_meta(kind, scope=tenant_id):
-            if doc.get(field) == value and (consistent or self.is_replicated(kind, created)):
+            have = doc.get(field)
+            if ignore_case and isinstance(have, str):
+                have = have.casefold()
+            if have == want and (consistent or self.is_replicated(kind, created)):
                 return doc
         return None
+
+    def objects(self, kind: str, tenant_id: str, *, consistent: bool = False) -> list[dict[str, Any]]:
+        """Every object of a kind in a tenant, oldest first; objects still replicating are left out."""
+        return [doc for doc, created in self.store.list_with_meta(kind, scope=tenant_id)
+                if consistent or self.is_replicated(kind, created)]
 
     def app_by_app_id(self, tenant_id: str, app_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
         return self.find(APPLICATION, tenant_id, "appId", app_id, consistent=consistent)
@@ -117,7 +137,13 @@ class Directory:
 
     def delete(self, kind: str, object_id: str) -> bool:
         with self.store.transaction():
+            # Log the dropped edges so was_member_at() replays them as removals.
+            for group_id in self.direct_groups(object_id):
+                self._record_change(group_id, object_id, False)
+            for member_id in self.members(object_id):
+                self._record_change(object_id, member_id, False)
             self.store.execute("DELETE FROM group_members WHERE group_id=? OR member_id=?", (object_id, object_id))
+            self.store.execute("DELETE FROM group_owners WHERE group_id=? OR owner_id=?", (object_id, object_id))
             return self.store.delete(kind, object_id)
 
     # -- membership ---------------------------------------------------------------------------------------------
@@ -143,6 +169,26 @@ class Directory:
     def _record_change(self, group_id: str, member_id: str, is_member: bool) -> None:
         self.store.execute("INSERT INTO membership_changes(group_id, member_id, at, is_member) VALUES (?,?,?,?)",
                            (group_id, member_id, time.time(), int(is_member)))
+
+    # -- ownership (groups) -------------------------------------------------------------------------------------
+    def add_owner(self, group_id: str, owner_id: str) -> bool:
+        """True when added, False when it already was an owner."""
+        with self.store.transaction():
+            cur = self.store.execute(
+                "INSERT OR IGNORE INTO group_owners(group_id, owner_id, added) VALUES (?,?,?)",
+                (group_id, owner_id, time.time()),
+            )
+            return cur.rowcount > 0
+
+    def remove_owner(self, group_id: str, owner_id: str) -> bool:
+        with self.store.transaction():
+            return self.store.execute("DELETE FROM group_owners WHERE group_id=? AND owner_id=?",
+                                      (group_id, owner_id)).rowcount > 0
+
+    def owners(self, group_id: str) -> list[str]:
+        rows = self.store.execute("SELECT owner_id FROM group_owners WHERE group_id=? ORDER BY added, owner_id",
+                                  (group_id,)).fetchall()
+        return [r["owner_id"] for r in rows]
 
     def members(self, group_id: str) -> list[str]:
         rows = self.store.execute("SELECT member_id FROM group_members WHERE group_id=? ORDER BY added, member_id",

@@ -223,5 +223,13 @@ class Admin:
     def last_seq(self) -> int:
         return self._call("GET", "/requests", params={"since": 10**12})["lastSeq"]
 
+    def federated_token(self, subject: str, audience: str = "api://AzureADTokenExchange") -> str:
+        """A token from the emulator's OpenID issuer, as GitHub Actions or Kubernetes would hand a workload."""
+        return self._call("POST", "/oidc/token", json={"subject": subject, "audience": audience})["token"]
+
+    @property
+    def oidc_issuer(self) -> str:
+        return f"{self.info.url}/_emulator/oidc"
+
     def objects(self, kind: str) -> list[dict]:
         return self._call("GET", "/objects", params={"kind": kind})["value"]

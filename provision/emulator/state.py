@@ -112,6 +112,8 @@ class EmulatorState:
                 "displayName": "Emulated subscription", "state": "Enabled",
             })
             self.store.set_setting("bootstrap", boot.__dict__)
+            # The bootstrap objects have always existed: replication lag must never hide the operator.
+            self.store.execute("UPDATE objects SET created = 0 WHERE id IN (?, ?)", (app_oid, sp_oid))
         write_private(self.data_dir / OPERATOR_FILE, json.dumps({
             "tenantId": tenant_id, "subscriptionId": subscription_id, "clientId": app_id, "clientSecret": secret,
         }, indent=2).encode())

@@ -63,7 +63,7 @@ class GraphError(ServiceError):
         if "details" in self.extra:
             err["details"] = self.extra["details"]
         err["innerError"] = {
-            "date": utcnow_iso(),
+            "date": utcnow_iso().rstrip("Z"),  # Graph writes this one without the zone designator
             "request-id": rid,
             "client-request-id": request.headers.get("client-request-id", rid),
         }
