@@ -1,0 +1,627 @@
+"""Client access to the REST proxy: which applications' service principals are members of the cluster's security
+group, and the credentials they use — grant, revoke, list, check, rotate; one client or a thousand.
+
+A client is an Entra app (found again by its `uniqueName`, the client's name) + service principal + one
+credential: a client secret, a certificate (key pair made here; only the public part is uploaded), or a federated
+identity credential (no secret at all). Its configuration — endpoint, tenant, client id, scope, credential or
+credential file — is written as dotenv or JSON, mode 0600.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provision.clouds import KAFKAREST_SCOPE
+from provision.consistency import retry_lag, wait_until
+from provision.context import Context, write_private
+from provision.errors import InvalidInput, ProvisionError
+from provision.resources.graph_util import get_or_none, is_not_found, odata_message, prefer_create_if_missing
+
+CREDENTIAL_KINDS = ("secret", "certificate", "federated", "none")
+CLIENT_TAG = "provision-client"
+CREDENTIAL_NAME = "provision-access"
+GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
+FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+BIND_CHUNK = 20  # Graph: at most 20 members@odata.bind references per request
+RENEW_BEFORE = dt.timedelta(days=7)
+
+
+@dataclass
+class ClientRequest:
+    """One client to grant access to, as parsed from arguments or a bulk file."""
+
+    name: str
+    app_id: str | None = None
+    sp_object_id: str | None = None
+    credential: str = "secret"
+    federated_subject: str | None = None
+    federated_issuer: str = GITHUB_ISSUER
+    line: int | None = None
+
+
+@dataclass
+class ClientResult:
+    name: str
+    status: str = "pending"  # ok | failed
+    app_id: str | None = None
+    sp_object_id: str | None = None
+    credential: str | None = None
+    credential_expires: str | None = None
+    config_file: str | None = None
+    message: str = ""
+    wrote: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "appId": self.app_id, "servicePrincipalId":
+                self.sp_object_id, "credential": self.credential, "credentialExpires": self.credential_expires,
+                "configFile": self.config_file, "changes": self.wrote, "message": self.message}
+
+
+# -- input ----------------------------------------------------------------------------------------------------------
+def validate_request(req: ClientRequest, where: str) -> None:
+    if not NAME_RULE.fullmatch(req.name or ""):
+        raise InvalidInput(f"{where}name: '{req.name}' is not a valid client name (1–120 letters, digits, '.', '_', "
+                           f"'-', starting with a letter or digit); rename it")
+    if req.credential not in CREDENTIAL_KINDS:
+        raise InvalidInput(f"{where}credential: '{req.credential}' is not one of {', '.join(CREDENTIAL_KINDS)}; "
+                           f"pick one")
+    for label, value in (("app_id", req.app_id), ("sp_object_id", req.sp_object_id)):
+        if value:
+            try:
+                uuid.UUID(value)
+            except ValueError:
+                raise InvalidInput(f"{where}{label}: '{value}' is not a GUID; copy the id from the portal or "
+                                   f"`az ad sp show`") from None
+    if req.credential == "federated" and not req.federated_subject:
+        raise InvalidInput(f"{where}federated_subject: required for a federated credential; e.g. "
+                           f"repo:org/repo:environment:prod")
+    if req.credential == "federated" and req.sp_object_id and not req.app_id:
+        raise InvalidInput(f"{where}credential: a federated credential needs an app registration, not only a "
+                           f"service principal; pass the app id instead")
+
+
+def parse_bulk(path: str | Path) -> list[ClientRequest]:
+    """A CSV with a header row or a JSON list of objects; keys: name, and optionally app_id, credential (and
+    sp_object_id, federated_subject, federated_issuer). Every row is checked before anything is written."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise InvalidInput(f"--from: cannot read {p} ({e.strerror}); check the path") from None
+    allowed = {"name", "app_id", "sp_object_id", "credential", "federated_subject", "federated_issuer"}
+    rows: list[tuple[int, dict[str, Any]]] = []
+    if p.suffix.lower() == ".json" or text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise InvalidInput(f"--from: {p} is not valid JSON ({e}); fix the file") from None
+        if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+            raise InvalidInput(f"--from: {p} must hold a JSON list of objects; e.g. [{{\"name\": \"orders\"}}]")
+        rows = list(enumerate(data, start=1))
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or "name" not in [f.strip() for f in reader.fieldnames]:
+            raise InvalidInput(f"--from: {p} needs a CSV header row with a 'name' column; add one")
+        for n, row in enumerate(reader, start=2):
+            if None in row:
+                raise InvalidInput(f"--from: {p} line {n} has more fields than the header; quote values "
+                                   f"containing commas")
+            rows.append((n, {k.strip(): (v or "").strip() for k, v in row.items()}))
+    out, seen = [], set()
+    for n, row in rows:
+        where = f"--from {p.name} {'line' if p.suffix.lower() != '.json' else 'item'} {n}: "
+        unknown = set(row) - allowed
+        if unknown:
+            raise InvalidInput(f"{where}unknown key(s) {', '.join(sorted(unknown))}; allowed: "
+                               f"{', '.join(sorted(allowed))}")
+        req = ClientRequest(name=str(row.get("name") or ""), app_id=row.get("app_id") or None,
+                            sp_object_id=row.get("sp_object_id") or None,
+                            credential=row.get("credential") or "secret",
+                            federated_subject=row.get("federated_subject") or None,
+                            federated_issuer=row.get("federated_issuer") or GITHUB_ISSUER, line=n)
+        validate_request(req, where)
+        if req.name in seen:
+            raise InvalidInput(f"{where}name: '{req.name}' appears twice; each client once")
+        seen.add(req.name)
+        out.append(req)
+    if not out:
+        raise InvalidInput(f"--from: {p} lists no clients")
+    return out
+
+
+# -- the security group -----------------------------------------------------------------------------------------
+async def target_group(ctx: Context) -> dict[str, Any]:
+    from provision.resources import security_group
+
+    group = await security_group.read(ctx)
+    if group is None:
+        raise ProvisionError(f"security group {ctx.spec.values['group.name']} does not exist; run `provision up` "
+                             f"(or `provision group create`) first")
+    if not group["securityEnabled"] or group["mailEnabled"]:
+        raise InvalidInput(f"group.name: {group['displayName']} is not a security group (securityEnabled="
+                           f"{group['securityEnabled']}, mailEnabled={group['mailEnabled']}); the REST proxy only "
+                           f"honours security groups")
+    return group
+
+
+async def member_ids(ctx: Context, group_id: str) -> dict[str, dict[str, Any]]:
+    """Direct members of the group (one request per 999), keyed by object id."""
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+
+    qp = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(top=999)
+    builder = ctx.graph.groups.by_group_id(group_id).members
+    page = await builder.get(request_configuration=RequestConfiguration(query_parameters=qp))
+    out: dict[str, dict[str, Any]] = {}
+    while page is not None:
+        for m in page.value or []:
+            out[m.id] = {"id": m.id, "type": (m.odata_type or "").replace("#microsoft.graph.", ""),
+                         "displayName": getattr(m, "display_name", None), "appId": getattr(m, "app_id", None),
+                         "servicePrincipalType": getattr(m, "service_principal_type", None)}
+        if not page.odata_next_link:
+            break
+        page = await builder.with_url(page.odata_next_link).get()
+    return out
+
+
+async def is_member(ctx: Context, sp_id: str, group_id: str) -> bool:
+    from provision.resources.group_membership import is_member as check
+
+    return await check(ctx, sp_id, group_id)
+
+
+# -- the client's identity ------------------------------------------------------------------------------------------
+async def _service_principal_by_object_id(ctx: Context, object_id: str) -> Any:
+    """A service principal (app or managed identity) by object id; refuses users and groups clearly."""
+    sp = await get_or_none(lambda: ctx.graph.service_principals.by_service_principal_id(object_id).get())
+    if sp is not None:
+        return sp
+    obj = await get_or_none(lambda: ctx.graph.directory_objects.by_directory_object_id(object_id).get())
+    if obj is None:
+        raise InvalidInput(f"sp_object_id: no directory object {object_id} in tenant {ctx.tenant_id}; check the id")
+    kind = (obj.odata_type or "").replace("#microsoft.graph.", "")
+    raise InvalidInput(f"sp_object_id: {object_id} is a {kind}, not a service principal; the REST proxy admits "
+                       f"applications and managed identities only")
+
+
+async def resolve_client(ctx: Context, req: ClientRequest, result: ClientResult, *, create: bool) -> tuple[Any, Any]:
+    """(application or None, service principal) for a request; creates the app + SP for a new client."""
+    from msgraph.generated.models.application import Application
+    from msgraph.generated.models.service_principal import ServicePrincipal
+
+    if req.sp_object_id:
+        sp = await _service_principal_by_object_id(ctx, req.sp_object_id)
+        app = await get_or_none(lambda: ctx.graph.applications_with_app_id(sp.app_id).get())
+        return app, sp
+    if req.app_id:
+        app = await get_or_none(lambda: ctx.graph.applications_with_app_id(req.app_id).get())
+        sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(req.app_id).get())
+        if app is None and sp is None:
+            raise InvalidInput(f"app_id: no application or service principal with app id {req.app_id} in tenant "
+                               f"{ctx.tenant_id}; check the id")
+        if sp is None:
+            if not create:
+                raise ProvisionError(f"app {req.app_id} has no service principal")
+            sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(req.app_id).patch(
+                ServicePrincipal(), request_configuration=prefer_create_if_missing()), what="service principal")
+            if sp is None:
+                sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(req.app_id).get(),
+                                     what="service principal")
+            result.wrote.append("service principal")
+        return app, sp
+    app = await get_or_none(lambda: ctx.graph.applications_with_unique_name(req.name).get())
+    if app is None:
+        if not create:
+            raise InvalidInput(f"name: no client app named {req.name}; grant access first")
+        app = await ctx.graph.applications_with_unique_name(req.name).patch(
+            Application(display_name=req.name, sign_in_audience="AzureADMyOrg",
+                        tags=["provision", CLIENT_TAG, f"provision-environment:{ctx.spec.values['name']}"]),
+            request_configuration=prefer_create_if_missing())
+        if app is None:
+            app = await retry_lag(lambda: ctx.graph.applications_with_unique_name(req.name).get(),
+                                  what=f"application {req.name}")
+        result.wrote.append("application")
+    sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app.app_id).get())
+    if sp is None:
+        if not create:
+            raise ProvisionError(f"client {req.name} has no service principal")
+        sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(app.app_id).patch(
+            ServicePrincipal(), request_configuration=prefer_create_if_missing()),
+            what=f"service principal of {req.name}")
+        if sp is None:
+            sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(app.app_id).get(),
+                                 what=f"service principal of {req.name}")
+        result.wrote.append("service principal")
+    return app, sp
+
+
+# -- credentials ----------------------------------------------------------------------------------------------------
+def client_dir(ctx: Context) -> Path:
+    return ctx.state_dir / "clients"
+
+
+def _held(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _meta_path(ctx: Context, name: str) -> Path:
+    return client_dir(ctx) / f"{name}.credential.json"
+
+
+def _valid_until(value: Any) -> bool:
+    if not value:
+        return False
+    end = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return end > dt.datetime.now(dt.timezone.utc) + RENEW_BEFORE
+
+
+def held_credential(ctx: Context, req: ClientRequest, app: Any) -> dict[str, Any] | None:
+    """The credential we hold for this client, if the app still has it and it is not about to expire."""
+    meta = _held(_meta_path(ctx, req.name))
+    if not meta or app is None or meta.get("appId") != app.app_id or meta.get("kind") != req.credential:
+        return None
+    if req.credential == "secret":
+        ok = any(str(c.key_id) == meta["keyId"] and _valid_until(c.end_date_time)
+                 for c in app.password_credentials or [])
+    elif req.credential == "certificate":
+        ok = any(str(c.key_id) == meta["keyId"] and _valid_until(c.end_date_time) for c in app.key_credentials or [])
+        ok = ok and Path(meta.get("certificatePath", "")).exists()
+    else:
+        ok = True
+    return meta if ok else None
+
+
+async def add_secret(ctx: Context, app: Any, days: int) -> dict[str, Any]:
+    from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+        AddPasswordPostRequestBody,
+    )
+    from msgraph.generated.models.password_credential import PasswordCredential
+
+    end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+    body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=CREDENTIAL_NAME,
+                                                                             end_date_time=end))
+    pw = await retry_lag(lambda: ctx.graph.applications.by_application_id(app.id).add_password.post(body),
+                         what=f"client secret of {app.display_name}")
+    return {"kind": "secret", "keyId": str(pw.key_id), "endDateTime": pw.end_date_time.isoformat(),
+            "secret": pw.secret_text}
+
+
+def make_certificate(name: str, days: int) -> tuple[bytes, bytes, dt.datetime, dt.datetime]:
+    """A key pair and self-signed certificate made locally; the private key never leaves this machine."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    end = start + dt.timedelta(days=days)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM)
+    return pem, cert.public_bytes(serialization.Encoding.DER), start, end
+
+
+async def add_certificate(ctx: Context, app: Any, name: str, days: int, keep: list[Any]) -> dict[str, Any]:
+    """Upload the public certificate to keyCredentials (PATCH carries the keys to keep: Graph replaces the list)."""
+    from msgraph.generated.models.application import Application
+    from msgraph.generated.models.key_credential import KeyCredential
+
+    pem, der, start, end = make_certificate(name, days)
+    key_id = uuid.uuid4()
+    new = KeyCredential(key_id=key_id, type="AsymmetricX509Cert", usage="Verify", key=der,
+                        display_name=f"CN={name}", start_date_time=start, end_date_time=end)
+    await retry_lag(lambda: ctx.graph.applications.by_application_id(app.id).patch(
+        Application(key_credentials=[*keep, new])), what=f"certificate of {name}")
+    path = client_dir(ctx) / f"{name}.pem"
+    write_private(path, pem.decode())
+    return {"kind": "certificate", "keyId": str(key_id), "endDateTime": end.isoformat(),
+            "certificatePath": str(path.resolve())}
+
+
+async def add_federated(ctx: Context, app: Any, req: ClientRequest) -> dict[str, Any]:
+    from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
+
+    existing = await ctx.graph.applications.by_application_id(app.id).federated_identity_credentials.get()
+    for c in existing.value or []:
+        if c.issuer == req.federated_issuer and c.subject == req.federated_subject:
+            return {"kind": "federated", "keyId": c.id, "issuer": c.issuer, "subject": c.subject, "unchanged": True}
+    fic_name = re.sub(r"[^A-Za-z0-9-]", "-", f"provision-{req.federated_subject}")[:120]
+    fic = await retry_lag(lambda: ctx.graph.applications.by_application_id(app.id).federated_identity_credentials
+                          .post(FederatedIdentityCredential(name=fic_name, issuer=req.federated_issuer,
+                                                            subject=req.federated_subject,
+                                                            audiences=[FEDERATED_AUDIENCE],
+                                                            description="Kafka REST proxy client (provision)")),
+                          what=f"federated credential of {req.name}")
+    return {"kind": "federated", "keyId": fic.id, "issuer": fic.issuer, "subject": fic.subject}
+
+
+def client_config(ctx: Context, endpoint: str | None, app_id: str, meta: dict[str, Any]) -> dict[str, str]:
+    """The environment variables azure-identity and `provision kafka` read."""
+    doc = {"KAFKAREST_ENDPOINT": endpoint or "", "AZURE_TENANT_ID": ctx.tenant_id, "AZURE_CLIENT_ID": app_id,
+           "KAFKAREST_SCOPE": ctx.cloud.kafkarest_scope or KAFKAREST_SCOPE}
+    if meta.get("kind") == "secret" and meta.get("secret"):
+        doc["AZURE_CLIENT_SECRET"] = meta["secret"]
+    elif meta.get("kind") == "certificate":
+        doc["AZURE_CLIENT_CERTIFICATE_PATH"] = meta["certificatePath"]
+    if ctx.cloud.name != "public":
+        doc["AZURE_AUTHORITY_HOST"] = ctx.cloud.authority
+    if ctx.cloud.ca_bundle:
+        doc["REQUESTS_CA_BUNDLE"] = ctx.cloud.ca_bundle
+    return doc
+
+
+def write_config(path: Path, doc: dict[str, str], fmt: str) -> None:
+    if fmt == "json":
+        write_private(path, json.dumps(doc, indent=2) + "\n")
+    else:
+        write_private(path, "".join(f"{k}={v}\n" for k, v in doc.items()))
+
+
+async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: ClientResult, *, days: int,
+                            rotate: bool = False, keep_old: bool = False) -> dict[str, Any]:
+    """Reuse the credential we hold, or make a new one (then remove the old one unless keep_old)."""
+    if req.credential == "none":
+        return {"kind": "none"}
+    if app is None:
+        raise InvalidInput(f"credential: {req.name} is a service principal without an app registration in this "
+                           f"tenant (e.g. a managed identity); use --credential none")
+    held = held_credential(ctx, req, app)
+    if held and not rotate:
+        return held
+    old = _held(_meta_path(ctx, req.name))
+    if req.credential == "secret":
+        meta = await add_secret(ctx, app, days)
+    elif req.credential == "certificate":
+        keep = [k for k in app.key_credentials or []] if keep_old else []
+        if keep:  # Graph does not return key material: re-send the certificates we hold
+            keep = _keys_to_keep(old, keep)
+        meta = await add_certificate(ctx, app, req.name, days, keep)
+    else:
+        meta = await add_federated(ctx, app, req)
+        if meta.get("unchanged"):
+            return meta
+    meta["appId"] = app.app_id
+    result.wrote.append(f"{req.credential} credential")
+    stored = {k: v for k, v in meta.items() if k != "secret"}
+    write_private(_meta_path(ctx, req.name), json.dumps(stored, indent=2))
+    if old and old.get("appId") == app.app_id and old.get("keyId") != meta["keyId"] and not keep_old:
+        meta["replaced"] = old
+    return meta
+
+
+def _keys_to_keep(old: dict[str, Any] | None, creds: list[Any]) -> list[Any]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if not old or not old.get("certificatePath"):
+        return []
+    try:
+        cert = x509.load_pem_x509_certificate(Path(old["certificatePath"]).read_bytes())
+    except (OSError, ValueError):
+        return []
+    kept = []
+    for c in creds:
+        if str(c.key_id) == old.get("keyId"):
+            c.key = cert.public_bytes(Encoding.DER)
+            kept.append(c)
+    return kept
+
+
+async def remove_old_credential(ctx: Context, app: Any, old: dict[str, Any]) -> None:
+    from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
+        RemovePasswordPostRequestBody,
+    )
+
+    if old.get("kind") == "secret":
+        await ctx.graph.applications.by_application_id(app.id).remove_password.post(
+            RemovePasswordPostRequestBody(key_id=uuid.UUID(old["keyId"])))
+    elif old.get("kind") == "certificate":
+        # The PATCH that added the new certificate already replaced the list without the old one.
+        try:
+            Path(old["certificatePath"]).unlink()
+        except (OSError, KeyError):
+            pass
+
+
+# -- operations -----------------------------------------------------------------------------------------------------
+async def endpoint_or_none(ctx: Context) -> str | None:
+    from provision.resources import hdinsight_kafka
+
+    try:
+        cluster = await hdinsight_kafka.read(ctx)
+    except Exception:  # noqa: BLE001 — access management must work without ARM rights
+        return None
+    return hdinsight_kafka.rest_proxy_endpoint(cluster) if cluster else None
+
+
+async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180, out: Path | None = None,
+                fmt: str = "dotenv", concurrency: int = 8) -> list[ClientResult]:
+    """Grant every client; a failure of one does not stop the others. Membership is added in $ref/bind chunks."""
+    group = await target_group(ctx)
+    endpoint = await endpoint_or_none(ctx)
+    results = {r.name: ClientResult(r.name, credential=r.credential) for r in requests}
+    sem = asyncio.Semaphore(concurrency)
+    sps: dict[str, str] = {}
+
+    async def identity(req: ClientRequest) -> None:
+        res = results[req.name]
+        async with sem:
+            try:
+                app, sp = await resolve_client(ctx, req, res, create=True)
+                meta = await ensure_credential(ctx, req, app, res, days=days)
+                res.app_id, res.sp_object_id = sp.app_id, sp.id
+                res.credential_expires = meta.get("endDateTime")
+                target = out if (out and len(requests) == 1) else client_dir(ctx) / (
+                    f"{req.name}.{'json' if fmt == 'json' else 'env'}")
+                if meta.get("secret") or not target.exists() or "credential" in " ".join(res.wrote):
+                    doc = client_config(ctx, endpoint, sp.app_id, meta)
+                    if meta.get("kind") == "secret" and not meta.get("secret"):
+                        doc = _merge_existing_secret(target, doc)
+                    write_config(target, doc, fmt)
+                res.config_file = str(target)
+                if meta.get("replaced"):
+                    await remove_old_credential(ctx, app, meta["replaced"])
+                sps[req.name] = sp.id
+            except (ProvisionError, InvalidInput) as e:
+                res.status, res.message = "failed", str(e)
+            except Exception as e:  # noqa: BLE001 — one client's Graph error must not stop the rest
+                res.status, res.message = "failed", odata_message(e)
+
+    await asyncio.gather(*(identity(r) for r in requests))
+    await add_members(ctx, group["id"], sps, results)
+    return [results[r.name] for r in requests]
+
+
+def _merge_existing_secret(target: Path, doc: dict[str, str]) -> dict[str, str]:
+    try:
+        for line in target.read_text().splitlines():
+            k, _, v = line.partition("=")
+            if k == "AZURE_CLIENT_SECRET":
+                doc["AZURE_CLIENT_SECRET"] = v
+    except OSError:
+        pass
+    return doc
+
+
+async def add_members(ctx: Context, group_id: str, sps: dict[str, str], results: dict[str, ClientResult]) -> None:
+    """Add service principals: one listing, then `members@odata.bind` chunks of 20, then one listing to verify.
+    Already a member counts as success; a chunk that fails is retried one by one to find the culprit."""
+    from msgraph.generated.models.group import Group
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+    if not sps:
+        return
+    current = await member_ids(ctx, group_id)
+    missing = [(name, sp) for name, sp in sps.items() if sp not in current]
+    base = f"{ctx.cloud.graph_v1}/directoryObjects"
+
+    async def bind(chunk: list[tuple[str, str]]) -> None:
+        body = Group(additional_data={"members@odata.bind": [f"{base}/{sp}" for _, sp in chunk]})
+        await retry_lag(lambda: ctx.graph.groups.by_group_id(group_id).patch(body),
+                        what=f"adding {len(chunk)} member(s)")
+
+    for i in range(0, len(missing), BIND_CHUNK):
+        chunk = missing[i:i + BIND_CHUNK]
+        try:
+            await bind(chunk)
+        except ODataError:
+            for one in chunk:
+                try:
+                    await bind([one])
+                except ODataError as e:
+                    results[one[0]].status, results[one[0]].message = "failed", odata_message(e)
+        for name, _ in chunk:
+            if results[name].status != "failed":
+                results[name].wrote.append("membership")
+    if missing:
+        await asyncio.sleep(0)
+        after = await member_ids(ctx, group_id)
+    else:
+        after = current
+    for name, sp in sps.items():
+        res = results[name]
+        if res.status == "failed":
+            continue
+        if sp in after:
+            res.status = "ok"
+        else:
+            res.status, res.message = "failed", "not a member after adding (Entra replication?); run again"
+
+
+async def revoke(ctx: Context, req: ClientRequest, *, delete_app: bool = False) -> ClientResult:
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+    group = await target_group(ctx)
+    res = ClientResult(req.name)
+    app, sp = await resolve_client(ctx, req, res, create=False)
+    res.app_id, res.sp_object_id = sp.app_id, sp.id
+    try:
+        await ctx.graph.groups.by_group_id(group["id"]).members.by_directory_object_id(sp.id).ref.delete()
+        res.wrote.append("membership removed")
+    except ODataError as e:
+        if not is_not_found(e):
+            raise
+    if delete_app:
+        if app is None or CLIENT_TAG not in (app.tags or []):
+            raise InvalidInput(f"--delete-app: {req.name} was not created by provision; remove it yourself if "
+                               f"intended")
+        await ctx.graph.applications.by_application_id(app.id).delete()
+        res.wrote.append("application deleted")
+        for suffix in (".credential.json", ".pem", ".env", ".json"):
+            try:
+                (client_dir(ctx) / f"{req.name}{suffix}").unlink()
+            except OSError:
+                pass
+    res.status = "ok"
+    return res
+
+
+async def list_members(ctx: Context, concurrency: int = 10) -> list[dict[str, Any]]:
+    group = await target_group(ctx)
+    members = await member_ids(ctx, group["id"])
+    sem = asyncio.Semaphore(concurrency)
+
+    async def detail(m: dict[str, Any]) -> dict[str, Any]:
+        row = {"displayName": m["displayName"], "appId": m["appId"], "objectId": m["id"],
+               "type": m["servicePrincipalType"] or m["type"], "credentialExpires": None}
+        if m["appId"]:
+            async with sem:
+                app = await get_or_none(lambda: ctx.graph.applications_with_app_id(m["appId"]).get())
+            ends = [c.end_date_time for c in [*(app.password_credentials or []), *(app.key_credentials or [])]
+                    if c.end_date_time] if app else []
+            row["credentialExpires"] = max(ends).isoformat() if ends else None
+        return row
+
+    return sorted(await asyncio.gather(*(detail(m) for m in members.values())),
+                  key=lambda r: (r["displayName"] or "").lower())
+
+
+async def check(ctx: Context, req: ClientRequest) -> dict[str, Any]:
+    group = await target_group(ctx)
+    res = ClientResult(req.name)
+    _, sp = await resolve_client(ctx, req, res, create=False)
+    member = await is_member(ctx, sp.id, group["id"])
+    return {"name": req.name, "appId": sp.app_id, "servicePrincipalId": sp.id, "group": group["displayName"],
+            "groupId": group["id"], "member": member}
+
+
+async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool, out: Path | None,
+                 fmt: str) -> ClientResult:
+    res = ClientResult(req.name, credential=req.credential)
+    app, sp = await resolve_client(ctx, req, res, create=False)
+    meta = await ensure_credential(ctx, req, app, res, days=days, rotate=True, keep_old=keep_old)
+    target = out or client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
+    write_config(target, client_config(ctx, await endpoint_or_none(ctx), sp.app_id, meta), fmt)
+    if meta.get("replaced"):  # only after the new credential is written out
+        await remove_old_credential(ctx, app, meta["replaced"])
+        res.wrote.append("previous credential removed")
+    res.status, res.app_id, res.sp_object_id = "ok", sp.app_id, sp.id
+    res.config_file, res.credential_expires = str(target), meta.get("endDateTime")
+    return res
+
+
+async def wait_for_membership(ctx: Context, sp_id: str, group_id: str) -> None:
+    await wait_until(lambda: is_member(ctx, sp_id, group_id), what="group membership")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

@@ -1,0 +1,213 @@
+"""`provision access …`: which client applications may call the Kafka REST proxy (library: provision.access)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from provision.cli.env import Runner, command, emit, spec_options
+from provision.errors import InvalidInput
+
+credential_option = click.option(
+    "--credential", type=click.Choice(["secret", "certificate", "federated", "none"]), default="secret",
+    show_default=True, help="secret: client secret; certificate: key pair made here, public part uploaded; "
+    "federated: workload identity federation (no secret); none: membership only (e.g. a managed identity).")
+days_option = click.option("--days", type=click.IntRange(1, 730), default=180, show_default=True,
+                           help="Credential lifetime in days.")
+format_option = click.option("--format", "fmt", type=click.Choice(["dotenv", "json"]), default="dotenv",
+                             show_default=True, help="Client configuration file format.")
+
+
+def _request(params: dict[str, Any], name: str | None) -> Any:
+    from provision import access
+
+    extra = params
+    if not name and not extra.get("app_id") and not extra.get("sp_object_id"):
+        raise InvalidInput("NAME: give a client name, --app-id or --sp-object-id")
+    req = access.ClientRequest(name=name or extra.get("app_id") or extra.get("sp_object_id"),
+                               app_id=extra.get("app_id"), sp_object_id=extra.get("sp_object_id"),
+                               credential=extra.get("credential") or "secret",
+                               federated_subject=extra.get("federated_subject"),
+                               federated_issuer=extra.get("federated_issuer") or access.GITHUB_ISSUER)
+    access.validate_request(req, "")
+    return req
+
+
+def _print_results(results: list[Any]) -> None:
+    rows = [r.as_dict() for r in results]
+    width = max([len(r["name"]) for r in rows] + [4])
+    click.echo(f"{'NAME':<{width}}  {'STATUS':<7} {'APP ID':<36}  {'CREDENTIAL':<11} {'EXPIRES':<25} CHANGES")
+    for r in rows:
+        click.echo(f"{r['name']:<{width}}  {r['status']:<7} {(r['appId'] or '-'):<36}  {(r['credential'] or '-'):<11} "
+                   f"{(r['credentialExpires'] or '-')[:25]:<25} {', '.join(r['changes']) or 'none'}")
+        if r["message"]:
+            click.echo(f"{'':<{width}}  ↳ {r['message']}")
+        elif r["configFile"]:
+            click.echo(f"{'':<{width}}  ↳ config {r['configFile']} (0600)")
+
+
+@click.group()
+def access() -> None:
+    """Grant, revoke, list, check and rotate the client applications that may call the REST proxy."""
+
+
+@access.command()
+@click.argument("client", metavar="NAME", required=False)
+@spec_options
+@click.option("--app-id", default=None, help="Take an existing app registration by its client id.")
+@click.option("--sp-object-id", default=None,
+              help="Take an existing service principal (or a managed identity's principal id).")
+@credential_option
+@click.option("--federated-subject", default=None, help="Subject for --credential federated, e.g. "
+              "repo:org/repo:environment:prod or system:serviceaccount:ns:name.")
+@click.option("--federated-issuer", default=None, help="Issuer for --credential federated (default: GitHub Actions).")
+@days_option
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the client configuration (0600). Default: .provision/<env>/clients/<name>.env")
+@format_option
+@click.option("--from", "from_file", type=click.Path(dir_okay=False), default=None,
+              help="Bulk: a CSV (header row) or JSON list with keys name, app_id, credential.")
+@command
+def grant(client: str | None, **params: Any) -> None:
+    """Let a client (or every client in --from FILE) call the REST proxy.
+
+    Registers the app (or takes an existing one), creates its credential, adds its service principal to the
+    cluster's security group (in chunks of 20 for bulk), verifies the membership and writes the client's
+    configuration: KAFKAREST_ENDPOINT, AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET or
+    AZURE_CLIENT_CERTIFICATE_PATH (and AZURE_AUTHORITY_HOST outside the public cloud).
+    """
+    from provision import access as lib
+
+    r = Runner(params)
+    x = r.extra
+    if x.get("from_file"):
+        if client or x.get("app_id") or x.get("sp_object_id"):
+            raise InvalidInput("--from: give either --from FILE or one client, not both")
+        requests = lib.parse_bulk(x["from_file"])
+    else:
+        requests = [_request(x, client)]
+    ctx = r.context()
+    results = asyncio.run(lib.grant(ctx, requests, days=x["days"], out=Path(x["out"]) if x.get("out") else None,
+                                    fmt=x["fmt"]))
+    failed = [res for res in results if res.status != "ok"]
+    emit(r, {"clients": [res.as_dict() for res in results],
+             "summary": {"ok": len(results) - len(failed), "failed": len(failed)}},
+         lambda: _print_results(results))
+    if failed:
+        sys.exit(1)
+
+
+@access.command()
+@click.argument("client", metavar="NAME", required=False)
+@spec_options
+@click.option("--app-id", default=None)
+@click.option("--sp-object-id", default=None)
+@click.option("--delete-app", is_flag=True, help="Also delete the app registration (only one provision created).")
+@command
+def revoke(client: str | None, **params: Any) -> None:
+    """Remove a client from the security group (the REST proxy answers 403 within the propagation bound)."""
+    from provision import access as lib
+
+    r = Runner(params)
+    req = _request({**r.extra, "credential": "none"}, client)
+    ctx = r.context()
+    res = asyncio.run(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
+    emit(r, res.as_dict(), lambda: click.echo(f"{res.name}: {', '.join(res.wrote) or 'was not a member'}"))
+
+
+@access.command("list")
+@spec_options
+@command
+def list_(**params: Any) -> None:
+    """Members of the security group with display name, app id, type and credential expiry."""
+    from provision import access as lib
+
+    r = Runner(params)
+    ctx = r.context()
+    rows = asyncio.run(lib.list_members(ctx))
+
+    def text() -> None:
+        if not rows:
+            click.echo("the group has no members")
+            return
+        width = max(len(x["displayName"] or "") for x in rows)
+        for x in rows:
+            click.echo(f"{(x['displayName'] or ''):<{width}}  {(x['appId'] or '-'):<36}  {x['type']:<18} "
+                       f"{x['credentialExpires'] or '-'}")
+
+    emit(r, {"members": rows, "count": len(rows)}, text)
+
+
+@access.command()
+@click.argument("client", metavar="NAME", required=False)
+@spec_options
+@click.option("--app-id", default=None)
+@click.option("--sp-object-id", default=None)
+@click.option("--live", is_flag=True, help="Also get a token as the client and call GET /v1/metadata/topics.")
+@click.option("--client-config", type=click.Path(dir_okay=False), default=None,
+              help="The client's configuration for --live (default: the file `grant` wrote).")
+@command
+def check(client: str | None, **params: Any) -> None:
+    """Is this client allowed? (checkMemberGroups; with --live, a real call to the REST proxy.) Exit 1 if not."""
+    from provision import access as lib
+
+    r = Runner(params)
+    req = _request({**r.extra, "credential": "none"}, client)
+    ctx = r.context()
+    result = asyncio.run(lib.check(ctx, req))
+    if r.extra.get("live"):
+        result["live"] = _live(ctx, req, r.extra.get("client_config"))
+    ok = result["member"] and result.get("live", {}).get("ok", True)
+    emit(r, {**result, "allowed": ok}, lambda: click.echo(
+        f"{req.name}: {'member' if result['member'] else 'NOT a member'} of {result['group']}"
+        + (f"; live call {'OK' if result['live']['ok'] else 'FAILED: ' + result['live']['message']}"
+           if "live" in result else "")))
+    if not ok:
+        sys.exit(1)
+
+
+def _live(ctx: Any, req: Any, config: str | None) -> dict[str, Any]:
+    from provision import access as lib
+    from provision import clientconfig
+    from provision.kafkarest import KafkaRestError
+
+    path = Path(config) if config else next((p for p in (lib.client_dir(ctx) / f"{req.name}.env",
+                                                          lib.client_dir(ctx) / f"{req.name}.json") if p.exists()),
+                                            None)
+    if path is None:
+        raise InvalidInput("--client-config: no configuration file for this client; pass the file `access grant` "
+                           "wrote")
+    cfg = clientconfig.load(path)
+    try:
+        with cfg.build_client() as client:
+            topics = client.list_topics()
+        return {"ok": True, "topics": len(topics)}
+    except KafkaRestError as e:
+        return {"ok": False, "message": str(e)}
+
+
+@access.command()
+@click.argument("client", metavar="NAME", required=False)
+@spec_options
+@click.option("--app-id", default=None)
+@click.option("--credential", type=click.Choice(["secret", "certificate"]), default="secret", show_default=True)
+@click.option("--keep-old", is_flag=True, help="Keep the previous credential (for a grace period) instead of "
+              "removing it once the new one is written.")
+@days_option
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None)
+@format_option
+@command
+def rotate(client: str | None, **params: Any) -> None:
+    """New credential for a client; the old one is removed after the new one is written out."""
+    from provision import access as lib
+
+    r = Runner(params)
+    req = _request(r.extra, client)
+    ctx = r.context()
+    res = asyncio.run(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
+                                 out=Path(r.extra["out"]) if r.extra.get("out") else None, fmt=r.extra["fmt"]))
+    emit(r, res.as_dict(), lambda: _print_results([res]))
