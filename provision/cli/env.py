@@ -67,14 +67,24 @@ class Runner:
 
 
 def _logging(verbose: int) -> None:
+    """-v: request-level lines on stderr. azure-core's HttpLoggingPolicy redacts Authorization and unlisted
+    headers and never logs bodies (so no secret reaches the log); httpx (msgraph) logs method, URL and status."""
     import logging
 
-    if verbose:
-        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-        logging.getLogger("provision").setLevel(logging.INFO)
-        if verbose > 1:
-            # azure-core's HttpLoggingPolicy redacts Authorization and unknown headers by default.
-            logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.INFO)
+    if not verbose:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    names = ["provision", "azure.core.pipeline.policies.http_logging_policy", "httpx"]
+    if verbose > 1:
+        names.append("azure.identity")
+    for name in names:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        for old in [h for h in logger.handlers if getattr(h, "_provision", False)]:
+            logger.removeHandler(old)  # a previous invocation in this process (stderr may have changed)
+        handler._provision = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
 
 
 def command(fn: Callable) -> Callable:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -208,3 +209,14 @@ def test_help_imports_no_azure_sdk():
             "assert not bad, bad")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_verbose_logs_requests_without_secrets(env, emulator, capfd):
+    run("up", "--output", "json")
+    secret = json.loads((Path(env["PROVISION_STATE_DIR"]) / "ci-env" / "client-secret.json").read_text())[
+        "clientSecret"]
+    result = run("status", "-v")
+    logs = capfd.readouterr().err + result.stderr
+    assert "Request URL:" in logs and "/v1.0/" in logs  # ARM/identity via azure-core, Graph via httpx
+    assert emulator.client_secret not in logs and secret not in logs
+    assert "Bearer ey" not in logs and "client_secret=" not in logs
