@@ -220,3 +220,32 @@ def test_verbose_logs_requests_without_secrets(env, emulator, capfd):
     assert "Request URL:" in logs and "/v1.0/" in logs  # ARM/identity via azure-core, Graph via httpx
     assert emulator.client_secret not in logs and secret not in logs
     assert "Bearer ey" not in logs and "client_secret=" not in logs
+
+
+def test_network_open_reuses_equivalent_user_rules(env, operator_credential, arm_kwargs, emulator):
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.network.models import NetworkSecurityGroup, SecurityRule
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.resource.resources.models import ResourceGroup
+
+    rm = ResourceManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    net = NetworkManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    rm.resource_groups.create_or_update("rg-net", ResourceGroup(location="eastus"))
+    net.network_security_groups.begin_create_or_update("rg-net", "nsg-net", NetworkSecurityGroup(
+        location="eastus")).result()
+    # The user already allows 443 from the HDInsight tag (any protocol) at our first priority.
+    net.security_rules.begin_create_or_update("rg-net", "nsg-net", "allow-hdi", SecurityRule(
+        protocol="*", access="Allow", direction="Inbound", priority=300, source_address_prefix="HDInsight",
+        source_port_range="*", destination_address_prefix="*", destination_port_range="443")).result()
+    nsg_id = net.network_security_groups.get("rg-net", "nsg-net").id
+    out = json.loads(run("network", "open", "--resource-group", "rg-net", "--network-nsg-id", nsg_id,
+                         "--network-client-cidrs", "203.0.113.0/24", "--output", "json").stdout)
+    rules = {r.name: r for r in net.network_security_groups.get("rg-net", "nsg-net").security_rules}
+    assert "provision-hdinsight-443" not in rules  # reused the user's equivalent rule
+    assert rules["allow-hdi"].priority == 300 and rules["allow-hdi"].protocol == "*"  # untouched
+    assert rules["provision-kafkarest-9400"].priority != 300
+    assert sorted(rules["provision-clients-443-9400"].destination_port_ranges) == ["443", "9400"]
+    assert out["result"]["subnet"].endswith("/subnets/hdinsight")
+    again = json.loads(run("network", "open", "--resource-group", "rg-net", "--network-nsg-id", nsg_id,
+                           "--network-client-cidrs", "203.0.113.0/24", "--output", "json").stdout)
+    assert all(c["action"] == "noop" for c in again["changes"])
