@@ -308,7 +308,8 @@ def make_certificate(name: str, days: int) -> tuple[bytes, bytes, dt.datetime, d
     from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    # whole seconds: the certificate keeps no fractions, and Graph refuses an endDateTime past its notAfter
+    start = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).replace(microsecond=0)
     end = start + dt.timedelta(days=days)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())

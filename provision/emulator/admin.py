@@ -161,12 +161,15 @@ async def oidc_token(request: Request):
     if not isinstance(body, dict) or not isinstance(body.get("subject"), str) or not body["subject"]:
         raise wire.AdminError('Send {"subject": "repo:org/repo:environment:prod", "audience": '
                               '"api://AzureADTokenExchange"}.')
+    lifetime = body.get("lifetimeSeconds", 600)
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not -86400 <= lifetime <= 86400 * 7:
+        raise wire.AdminError("lifetimeSeconds must be a whole number of seconds (negative: already expired).")
     import jwt
 
     now = int(time.time())
     claims = {"iss": _issuer(request), "sub": body["subject"],
               "aud": body.get("audience", "api://AzureADTokenExchange"), "iat": now, "nbf": now,
-              "exp": now + int(body.get("lifetimeSeconds", 600)), "jti": __import__("uuid").uuid4().hex}
+              "exp": now + lifetime, "jti": __import__("uuid").uuid4().hex}
     token = jwt.encode(claims, state.signer.key, algorithm="RS256", headers={"kid": state.signer.kid})
     return wire.json_response({"token": token, "issuer": claims["iss"]})
 

@@ -223,9 +223,11 @@ class Admin:
     def last_seq(self) -> int:
         return self._call("GET", "/requests", params={"since": 10**12})["lastSeq"]
 
-    def federated_token(self, subject: str, audience: str = "api://AzureADTokenExchange") -> str:
+    def federated_token(self, subject: str, audience: str = "api://AzureADTokenExchange",
+                        lifetime_seconds: int = 600) -> str:
         """A token from the emulator's OpenID issuer, as GitHub Actions or Kubernetes would hand a workload."""
-        return self._call("POST", "/oidc/token", json={"subject": subject, "audience": audience})["token"]
+        return self._call("POST", "/oidc/token", json={"subject": subject, "audience": audience,
+                                                         "lifetimeSeconds": lifetime_seconds})["token"]
 
     @property
     def oidc_issuer(self) -> str:

@@ -1,5 +1,5 @@
-"""Microsoft Graph v1.0 over the emulated directory: applications, service principals, groups, users and their
-memberships. No HTTP here: methods take parsed JSON and return stored documents, raising GraphError with
+"""Microsoft Graph v1.0 over the emulated directory: applications (with their secrets, certificates — keys.py —
+and federated identity credentials), service principals, groups, users and their memberships. No HTTP here: methods take parsed JSON and return stored documents, raising GraphError with
 Graph's own codes and messages.
 
 Eventual consistency: reads by object id, list queries, references (`$ref`, `@odata.bind`) and the application a
@@ -10,22 +10,19 @@ upsert never creates a duplicate — and a creating call's own response always c
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
+import re
 import secrets
 import string
 import uuid
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
-
 from provision.emulator import directory as d
-from provision.emulator.services.graph import odata
+from provision.emulator.services.graph import keys, odata
 from provision.emulator.services.graph.schema import (
-    APPLICATION, BY_KIND, GROUP, SERVICE_PRINCIPAL, USER, Body, Entity, format_datetime, invalid_value, is_guid,
-    merge, now_iso, parse_datetime, security_identifier, validate_body,
+    APPLICATION, BY_KIND, FEDERATED_IDENTITY_CREDENTIAL, FIC_KIND, FIC_NAME_LIMIT, FIC_TEXT_LIMIT, GROUP,
+    SERVICE_PRINCIPAL, USER, Body, Entity, format_datetime, invalid_value, is_guid, merge, now_iso,
+    parse_datetime, security_identifier, validate_body,
 )
 from provision.emulator.state import EmulatorState
 from provision.emulator.wire import GraphError
@@ -33,6 +30,8 @@ from provision.emulator.wire import GraphError
 MAX_BINDS_PER_REQUEST = 20  # members + owners in one create/update
 MAX_CHECK_IDS = 20  # checkMemberGroups / checkMemberObjects
 MAX_GET_BY_IDS = 1000
+MAX_FEDERATED_CREDENTIALS = 20  # per application
+FIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 SECRET_ALPHABET = string.ascii_letters + string.digits + "_-.~"
 PUBLISHER_DOMAIN = "emulator.onmicrosoft.com"
 
@@ -215,7 +214,10 @@ class Graph:
         sp = self.dir.sp_by_app_id(self.tenant, app["appId"], consistent=True)
         if sp is not None:
             self.dir.delete(d.SERVICE_PRINCIPAL, sp["id"])
-        self.dir.delete(d.APPLICATION, app["id"])
+        with self.dir.store.transaction():
+            for fic in self.state.store.list(FIC_KIND, scope=app["id"]):
+                self.state.store.delete(FIC_KIND, fic["id"])
+            self.dir.delete(d.APPLICATION, app["id"])
 
     def add_password(self, ref: Ref, body: Any) -> dict[str, Any]:
         """POST .../addPassword: the new credential, with its secret — the only time the secret is shown."""
@@ -252,18 +254,123 @@ class Graph:
         app.get("_secrets", {}).pop(key_id, None)
         self._save(APPLICATION, app)
 
-    def _set_key_credentials(self, app: dict[str, Any], creds: list[dict[str, Any]]) -> None:
-        """keyCredentials is replaced as a whole. Each certificate's public key is kept privately in `_keys`
-        (keyId → base64 DER), because Graph never returns `key` on reads; an entry naming an existing keyId
-        without a `key` keeps that certificate."""
-        stored = app.get("_keys", {})
-        out, keys = [], {}
-        for cred in creds:
-            entry, der = _key_credential(cred, stored)
-            out.append(entry)
-            keys[entry["keyId"]] = der
-        app["keyCredentials"] = out
-        app["_keys"] = keys
+    def _set_key_credentials(self, app: dict[str, Any], creds: Any) -> None:
+        """keyCredentials is replaced as a whole (see keys.py for what is kept and checked)."""
+        app["keyCredentials"], app["_keys"] = keys.key_credentials(creds, app.get("_keys", {}))
+
+    def add_key(self, ref: Ref, body: Any, caller_app_id: str, may_write: bool) -> dict[str, Any]:
+        """POST .../addKey: a certificate added by proof of possession of one the app already has."""
+        app = self._own_application(ref, caller_app_id, may_write)
+        spec = _action_body(body, "addKey", {"keyCredential", "passwordCredential", "proof"})
+        cred = spec.get("keyCredential")
+        if not isinstance(cred, dict):
+            raise GraphError("A value is required for property 'keyCredential' of resource 'addKey'.",
+                             code="Request_BadRequest")
+        if cred.get("type") == "X509CertAndPassword":
+            raise GraphError("The emulator supports only AsymmetricX509Cert key credentials.",
+                             code="Request_BadRequest")
+        if cred.get("key") is None:
+            raise keys.bad_key("key")
+        keys.check_proof(app, spec.get("proof"), "addKey")
+        entry, der = keys.key_credential({**cred, "keyId": None}, {})
+        app["keyCredentials"] = [*app.get("keyCredentials", []), entry]
+        app.setdefault("_keys", {})[entry["keyId"]] = der
+        self._save(APPLICATION, app)
+        return entry
+
+    def remove_key(self, ref: Ref, body: Any, caller_app_id: str, may_write: bool) -> None:
+        app = self._own_application(ref, caller_app_id, may_write)
+        spec = _action_body(body, "removeKey", {"keyId", "proof"})
+        key_id = spec.get("keyId")
+        if not is_guid(key_id):
+            raise keys.bad_key("keyId")
+        keys.check_proof(app, spec.get("proof"), "removeKey")
+        creds = app.get("keyCredentials", [])
+        kept = [c for c in creds if str(c.get("keyId")).lower() != key_id.lower()]
+        if len(kept) == len(creds):
+            raise GraphError(f"No key credential with keyId '{key_id}' exists on application '{app['appId']}'.",
+                             code="Request_ResourceNotFound", status=404)
+        app["keyCredentials"] = kept
+        app.get("_keys", {}).pop(key_id.lower(), None)
+        self._save(APPLICATION, app)
+
+    def _own_application(self, ref: Ref, caller_app_id: str, may_write: bool) -> dict[str, Any]:
+        """addKey / removeKey: "an application does not need any specific permission to roll its own keys";
+        anyone else needs directory write permission."""
+        app = self.get(APPLICATION, ref)
+        if not may_write and caller_app_id.lower() != app["appId"].lower():
+            raise GraphError("Insufficient privileges to complete the operation.",
+                             code="Authorization_RequestDenied", status=403)
+        return app
+
+    # -- federated identity credentials -------------------------------------------------------------------------
+    def federated_credentials(self, app_ref: Ref) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        app = self.get(APPLICATION, app_ref)
+        return app, self.state.store.list(FIC_KIND, scope=app["id"])
+
+    def federated_credential(self, app_ref: Ref, fic_ref: Ref) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One credential, by id (/federatedIdentityCredentials/{id}) or by name (.../{name} or (name='...'))."""
+        app, creds = self.federated_credentials(app_ref)
+        key, value = fic_ref
+        for doc in creds:
+            if (key == "id" and doc["id"] == value.lower()) or (key == "name" and doc["name"] == value) or \
+                    (key == "id" and doc["name"] == value):
+                return app, doc
+        raise not_found(value)
+
+    def create_federated_credential(self, app_ref: Ref, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        app, creds = self.federated_credentials(app_ref)
+        values = validate_body(FEDERATED_IDENTITY_CREDENTIAL, body, creating=True).values
+        if len(creds) >= MAX_FEDERATED_CREDENTIALS:
+            raise _invalid_fic(f"The application '{app['appId']}' already has the maximum of "
+                               f"{MAX_FEDERATED_CREDENTIALS} federated identity credentials.")
+        doc = {**FEDERATED_IDENTITY_CREDENTIAL.defaults(), "id": str(uuid.uuid4())}
+        doc.update(values)
+        self._write_federated_credential(app, creds, doc)
+        return app, doc
+
+    def update_federated_credential(self, app_ref: Ref, fic_ref: Ref, body: Any) -> None:
+        app, doc = self.federated_credential(app_ref, fic_ref)
+        values = validate_body(FEDERATED_IDENTITY_CREDENTIAL, body, creating=False).values
+        if "name" in values and values["name"] != doc["name"]:
+            raise GraphError("Property 'name' is read-only and cannot be changed once set.",
+                             code="Request_BadRequest")
+        doc.update(values)
+        self._write_federated_credential(app, self.federated_credentials(app_ref)[1], doc)
+
+    def upsert_federated_credential(self, app_ref: Ref, name: str, body: Any,
+                                    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        """PATCH .../federatedIdentityCredentials(name='x'): update, or create when there is none by that name."""
+        app, creds = self.federated_credentials(app_ref)
+        existing = next((c for c in creds if c["name"] == name), None)
+        if existing is not None:
+            self.update_federated_credential(app_ref, ("id", existing["id"]), body)
+            return app, existing, False
+        if isinstance(body, dict) and "name" in body and body["name"] != name:
+            raise GraphError("Property 'name' is read-only and cannot be changed once set.",
+                             code="Request_BadRequest")
+        _, doc = self.create_federated_credential(app_ref, {**(body if isinstance(body, dict) else {}),
+                                                            "name": name})
+        return app, doc, True
+
+    def delete_federated_credential(self, app_ref: Ref, fic_ref: Ref) -> None:
+        _, doc = self.federated_credential(app_ref, fic_ref)
+        self.state.store.delete(FIC_KIND, doc["id"])
+
+    def _write_federated_credential(self, app: dict[str, Any], creds: list[dict[str, Any]],
+                                    doc: dict[str, Any]) -> None:
+        _check_fic(doc)
+        for other in creds:
+            if other["id"] == doc["id"]:
+                continue
+            if other["name"] == doc["name"]:
+                raise _invalid_fic(f"FederatedIdentityCredential with name {doc['name']} already exists.",
+                                   "name", doc["name"])
+            if other["issuer"] == doc["issuer"] and other["subject"] == doc["subject"]:
+                raise _invalid_fic(f"The combination of issuer and subject must be unique for the application. "
+                                   f"Issuer {doc['issuer']} and Subject: {doc['subject']} already exist.",
+                                   "subject", doc["subject"])
+        self.state.store.put(FIC_KIND, doc["id"], doc, scope=app["id"])
 
     # -- service principals -------------------------------------------------------------------------------------
     def create_service_principal(self, body: Any) -> dict[str, Any]:
@@ -571,63 +678,31 @@ def _credential_time(spec: dict[str, Any], prop: str) -> dt.datetime | None:
     return parsed
 
 
-def _key_credential(cred: dict[str, Any], stored: dict[str, str]) -> tuple[dict[str, Any], str]:
-    """A keyCredential as Graph stores it, and its certificate (base64 DER)."""
-    def bad(prop: str) -> GraphError:
-        return GraphError(f"Invalid value specified for property '{prop}' of resource 'KeyCredential'.",
-                          code="Request_BadRequest")
-
-    key_id = cred.get("keyId") or str(uuid.uuid4())
-    if not is_guid(key_id):
-        raise bad("keyId")
-    if cred.get("type", "AsymmetricX509Cert") != "AsymmetricX509Cert":
-        raise bad("type")
-    if cred.get("usage", "Verify") not in ("Verify", "Sign"):
-        raise bad("usage")
-    if cred.get("key") is None and key_id in stored:
-        der = stored[key_id]
-    else:
-        cert = _load_certificate(cred.get("key"))
-        if cert is None:
-            raise GraphError("Invalid certificate: Key value is invalid certificate", code="Request_BadRequest")
-        der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
-    cert = x509.load_der_x509_certificate(base64.b64decode(der))
-    start = _given_time(cred, "startDateTime") or cert.not_valid_before_utc
-    end = _given_time(cred, "endDateTime") or cert.not_valid_after_utc
-    thumbprint = hashlib.sha1(base64.b64decode(der)).digest()
-    subject = cert.subject.rfc4514_string()
-    entry = {
-        "customKeyIdentifier": cred.get("customKeyIdentifier") or base64.b64encode(thumbprint).decode(),
-        "displayName": cred.get("displayName") or subject, "endDateTime": format_datetime(end), "key": None,
-        "keyId": key_id, "startDateTime": format_datetime(start), "type": "AsymmetricX509Cert",
-        "usage": cred.get("usage", "Verify"),
-    }
-    return entry, der
+def _invalid_fic(message: str, prop: str | None = None, value: str | None = None) -> GraphError:
+    if prop is not None:
+        message += (f" paramName: FederatedIdentityCredential.{prop[0].upper()}{prop[1:]}, paramValue: {value}, "
+                    f"objectType: Microsoft.Online.DirectoryServices.Application")
+    return GraphError(message, code="InvalidFederatedIdentityCredentialValue")
 
 
-def _given_time(cred: dict[str, Any], prop: str) -> dt.datetime | None:
-    value = cred.get(prop)
-    if value is None:
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise GraphError(f"Invalid value specified for property '{prop}' of resource 'KeyCredential'.",
-                         code="Request_BadRequest")
-    return parsed
-
-
-def _load_certificate(value: Any) -> x509.Certificate | None:
-    """`key` is base64 of a DER certificate (or of its PEM text, which some tools send)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        raw = base64.b64decode(value, validate=True)
-    except ValueError:
-        return None
-    for loader in (x509.load_der_x509_certificate, x509.load_pem_x509_certificate):
-        try:
-            return loader(raw)
-        except ValueError:
-            continue
-    return None
-
+def _check_fic(doc: dict[str, Any]) -> None:
+    """Graph's rules for a federated identity credential (the required properties are already present)."""
+    name = doc["name"]
+    if not 0 < len(name) <= FIC_NAME_LIMIT or not FIC_NAME.fullmatch(name):
+        raise _invalid_fic(f"The name of a federated identity credential must be 1 to {FIC_NAME_LIMIT} characters, "
+                           f"only letters (A-Z, a-z), digits, hyphens and underscores, starting with a letter or "
+                           f"digit.", "name", name)
+    for prop in ("issuer", "subject"):
+        if not doc[prop] or len(doc[prop]) > FIC_TEXT_LIMIT:
+            raise _invalid_fic(f"The {prop} of a federated identity credential must be 1 to {FIC_TEXT_LIMIT} "
+                               f"characters.", prop, doc[prop])
+    if not re.match(r"https?://[^/\s]+", doc["issuer"]):
+        raise _invalid_fic("The issuer of a federated identity credential must be an absolute URL.", "issuer",
+                           doc["issuer"])
+    audiences = doc["audiences"]
+    if len(audiences) != 1 or not audiences[0] or len(audiences[0]) > FIC_TEXT_LIMIT:
+        raise _invalid_fic(f"A federated identity credential must have exactly one audience of 1 to "
+                           f"{FIC_TEXT_LIMIT} characters.", "audiences", ",".join(audiences))
+    if doc.get("description") is not None and len(doc["description"]) > FIC_TEXT_LIMIT:
+        raise _invalid_fic(f"The description of a federated identity credential must be at most {FIC_TEXT_LIMIT} "
+                           f"characters.", "description", doc["description"])

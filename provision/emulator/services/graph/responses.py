@@ -24,7 +24,7 @@ from provision.emulator.app import emulator_of
 from provision.emulator.services.graph import odata
 from provision.emulator.services.graph.models import Graph, Ref, entity_of
 from provision.emulator.services.graph.schema import (
-    APPLICATION, DIRECTORY_OBJECT, ENTITIES, GROUP, SERVICE_PRINCIPAL, USER, Entity,
+    APPLICATION, DIRECTORY_OBJECT, ENTITIES, FEDERATED_IDENTITY_CREDENTIAL, GROUP, SERVICE_PRINCIPAL, USER, Entity,
 )
 from provision.emulator.state import EmulatorState
 from provision.emulator.wire import MAX_BODY_BYTES, GraphError
@@ -97,6 +97,11 @@ class Call:
     async def body(self, *, required: bool = True) -> Any:
         return await read_body(self.request, required=required)
 
+    @property
+    def may_write(self) -> bool:
+        """Whether the caller holds directory write permission (application permissions)."""
+        return self.state.has_right(self.caller.object_id, "graph")
+
     def ref(self, entity: Entity) -> Ref:
         """The addressed object: /collection/{id}, /collection(key='value'), or /users/{userPrincipalName}."""
         if "key" in self.params:
@@ -144,8 +149,10 @@ def authenticate(request: Request, state: EmulatorState) -> tokens.Caller:
 Handler = Callable[[Call], Awaitable[Response]]
 
 
-def endpoint(*, write: bool | None = None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler with Graph's front-end checks. `write=False` marks a POST that only reads."""
+def endpoint(*, write: bool | None = None, self_service: bool = False,
+             ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler with Graph's front-end checks. `write=False` marks a POST that only reads; `self_service`
+    leaves the write-permission check to the handler (an app may roll its own keys without any permission)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -156,7 +163,7 @@ def endpoint(*, write: bool | None = None) -> Callable[[Handler], Callable[[Requ
             scope_state["caller"] = caller  # the request log records caller.app_id
             writes = request.method in WRITE_METHODS if write is None else write
             scope_state["write"] = writes
-            if writes and not state.has_right(caller.object_id, "graph"):
+            if writes and not self_service and not state.has_right(caller.object_id, "graph"):
                 # Reads need only a token of this tenant; directory writes need application permissions,
                 # which in the emulator only the operator holds.
                 raise GraphError("Insufficient privileges to complete the operation.",
@@ -290,6 +297,91 @@ async def add_password(call: Call) -> Response:
 @endpoint()
 async def remove_password(call: Call) -> Response:
     call.graph.remove_password(call.ref(APPLICATION), await call.body())
+    return no_content()
+
+
+@endpoint(self_service=True)
+async def add_key(call: Call) -> Response:
+    cred = call.graph.add_key(call.ref(APPLICATION), await call.body(), call.caller.app_id, call.may_write)
+    return ODataResponse({"@odata.context": call.context("microsoft.graph.keyCredential"), **cred})
+
+
+@endpoint(self_service=True)
+async def remove_key(call: Call) -> Response:
+    call.graph.remove_key(call.ref(APPLICATION), await call.body(), call.caller.app_id, call.may_write)
+    return no_content()
+
+
+# -- federated identity credentials (under an application) ------------------------------------------------------
+
+def _fic_ref(call: Call) -> Ref:
+    """/federatedIdentityCredentials/{id or name}, or /federatedIdentityCredentials(name='...')."""
+    if "fickey" in call.params:
+        return odata.parse_key(call.params["fickey"], FEDERATED_IDENTITY_CREDENTIAL)
+    return ("id", call.params["fic"])
+
+
+def _fic_context(call: Call, app: dict, suffix: str = "") -> str:
+    return call.context(f"applications('{app['id']}')/federatedIdentityCredentials{suffix}")
+
+
+@endpoint()
+async def list_federated_credentials(call: Call) -> Response:
+    query = call.query(FEDERATED_IDENTITY_CREDENTIAL, collection=True)
+    app, creds = call.graph.federated_credentials(call.ref(APPLICATION))
+    page, total, following = odata.apply(query, creds)
+    body: dict[str, Any] = {"@odata.context": _fic_context(call, app, _select_suffix(query.select))}
+    if query.count:
+        body["@odata.count"] = total
+    if following is not None:
+        body["@odata.nextLink"] = next_link(call, following)
+    body["value"] = [project(FEDERATED_IDENTITY_CREDENTIAL, doc, query.select) for doc in page]
+    return ODataResponse(body)
+
+
+@endpoint()
+async def count_federated_credentials(call: Call) -> Response:
+    params = {k: v for k, v in call.request.query_params.items() if k.lstrip("$").lower() == "filter"}
+    query = odata.parse_query(params, call.request.headers, FEDERATED_IDENTITY_CREDENTIAL, collection=True)
+    _, total, _ = odata.apply(query, call.graph.federated_credentials(call.ref(APPLICATION))[1])
+    return Response(str(total), media_type="text/plain;charset=utf-8", headers={"OData-Version": "4.0"})
+
+
+def _render_fic(call: Call, app: dict, doc: dict, query: odata.Query | None = None, status: int = 200,
+                ) -> Response:
+    select = query.select if query else []
+    body = {"@odata.context": _fic_context(call, app, f"{_select_suffix(select)}/$entity"),
+            **project(FEDERATED_IDENTITY_CREDENTIAL, doc, select)}
+    return ODataResponse(body, status)
+
+
+@endpoint()
+async def create_federated_credential(call: Call) -> Response:
+    app, doc = call.graph.create_federated_credential(call.ref(APPLICATION), await call.body())
+    return _render_fic(call, app, doc, status=201)
+
+
+@endpoint()
+async def get_federated_credential(call: Call) -> Response:
+    query = call.query(FEDERATED_IDENTITY_CREDENTIAL, collection=False)
+    app, doc = call.graph.federated_credential(call.ref(APPLICATION), _fic_ref(call))
+    return _render_fic(call, app, doc, query)
+
+
+@endpoint()
+async def patch_federated_credential(call: Call) -> Response:
+    body = await call.body()
+    ref = _fic_ref(call)
+    if ref[0] == "name":  # the upsert address: creates when there is no credential by that name
+        app, doc, created = call.graph.upsert_federated_credential(call.ref(APPLICATION), ref[1], body)
+        return _render_fic(call, app, doc, status=201) if created else no_content()
+    call.graph.update_federated_credential(call.ref(APPLICATION), ref, body)
+    return no_content()
+
+
+@endpoint()
+async def delete_federated_credential(call: Call) -> Response:
+    call.graph.delete_federated_credential(call.ref(APPLICATION), _fic_ref(call))
     return no_content()
 
 
@@ -494,6 +586,16 @@ def graph_routes() -> list[BaseRoute]:
     for address in _addresses("applications", True):
         routes.append(Route(f"{address}/addPassword", add_password, methods=["POST"]))
         routes.append(Route(f"{address}/removePassword", remove_password, methods=["POST"]))
+        routes.append(Route(f"{address}/addKey", add_key, methods=["POST"]))
+        routes.append(Route(f"{address}/removeKey", remove_key, methods=["POST"]))
+        fics = f"{address}/federatedIdentityCredentials"
+        routes.append(Route(fics, list_federated_credentials, methods=["GET"]))
+        routes.append(Route(fics, create_federated_credential, methods=["POST"]))
+        routes.append(Route(f"{fics}/$count", count_federated_credentials, methods=["GET"]))
+        for item in (f"{fics}/{{fic}}", f"{fics}({{fickey}})"):
+            routes.append(Route(item, get_federated_credential, methods=["GET"]))
+            routes.append(Route(item, patch_federated_credential, methods=["PATCH"]))
+            routes.append(Route(item, delete_federated_credential, methods=["DELETE"]))
     routes += _entity_routes(SERVICE_PRINCIPAL, create=create_service_principal, patch=patch_service_principal,
                              delete=delete_service_principal)
     routes += _entity_routes(GROUP, create=create_group, patch=patch_group, delete=delete_group)

@@ -269,6 +269,33 @@ USER = Entity(
 ENTITIES = {e.collection: e for e in (APPLICATION, SERVICE_PRINCIPAL, GROUP, USER)}
 BY_KIND = {e.kind: e for e in ENTITIES.values()}
 
+# -- an application's federated identity credentials (workload identity federation) -----------------------------
+# Not a directory object: it lives under its application (/applications/{id}/federatedIdentityCredentials), stored
+# with the application's object id as its scope.
+
+FIC_KIND = "federatedIdentityCredential"
+FIC_TEXT_LIMIT = 600  # issuer, subject, each audience, description
+FIC_NAME_LIMIT = 120
+
+
+def _fic_defaults() -> dict[str, Any]:
+    return {"id": None, "name": None, "issuer": None, "subject": None, "description": None, "audiences": []}
+
+
+FEDERATED_IDENTITY_CREDENTIAL = Entity(
+    kind=FIC_KIND, collection="federatedIdentityCredentials", resource="FederatedIdentityCredential",
+    defaults=_fic_defaults, alternate_keys=("name",),
+    props={
+        "id": _ro(STRING),
+        "name": Prop(STRING, required=True),
+        "issuer": Prop(STRING, required=True),
+        "subject": Prop(STRING, required=True),
+        "audiences": Prop(STRINGS, required=True),
+        "description": Prop(STRING),
+    },
+)
+BY_KIND[FIC_KIND] = FEDERATED_IDENTITY_CREDENTIAL
+
 # Mixed collections (a group's members, memberOf, getByIds) hold several types. $select and $filter there may
 # name any property of any of them; each object then shows only the properties its own type has.
 DIRECTORY_OBJECT = Entity(
