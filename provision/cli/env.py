@@ -223,29 +223,23 @@ def up(**params: Any) -> None:
 
 
 def _run_smoke(ctx: Any, out: dict[str, Any], r: Runner) -> dict[str, Any]:
-    """Run the smoke test as the app this environment registered."""
-    from provision.engine import endpoint_document
-
-    env = endpoint_document(out)
-    secret = json.loads((ctx.state_dir / "client-secret.json").read_text())["clientSecret"]
-    env["AZURE_CLIENT_SECRET"] = secret
-    path = ctx.state_dir / "client.env"
+    """Run the smoke test as the app this environment registered, from the client configuration it gets."""
+    from provision import clientconfig
     from provision.context import write_private
+    from provision.engine import endpoint_document
+    from provision.kafkarest.smoke import run_smoke
 
-    write_private(path, "".join(f"{k}={v}\n" for k, v in env.items()))
-    import subprocess
+    doc = endpoint_document(out)
+    doc["AZURE_CLIENT_SECRET"] = json.loads((ctx.state_dir / "client-secret.json").read_text())["clientSecret"]
+    path = ctx.state_dir / "client.env"  # what a client would source; 0600 since it holds the secret
+    write_private(path, "".join(f"{k}={v}\n" for k, v in doc.items()))
 
-    args = [sys.executable, "-m", "provision", "smoke", "--config", str(path), "--output", "json"]
-    proc = subprocess.run(args, capture_output=True, text=True)
-    try:
-        result = json.loads(proc.stdout)
-    except ValueError:
-        result = {"raw": proc.stdout[-2000:], "stderr": proc.stderr[-2000:]}
-    result["ok"] = proc.returncode == 0
-    if not r.json:
-        click.echo(proc.stdout, nl=False)
-        click.echo(proc.stderr, nl=False, err=True)
-    return result
+    def show(step: Any) -> None:
+        click.echo(f"  smoke {step.status:<4} {step.name:<12} {step.seconds:7.2f}s  {step.detail}", err=True)
+
+    with clientconfig.load(path).build_client() as client:
+        report = run_smoke(client, on_step=None if r.json else show)
+    return {**report.to_dict(), "ok": report.ok}
 
 
 @click.command()

@@ -249,3 +249,11 @@ def test_network_open_reuses_equivalent_user_rules(env, operator_credential, arm
     again = json.loads(run("network", "open", "--resource-group", "rg-net", "--network-nsg-id", nsg_id,
                            "--network-client-cidrs", "203.0.113.0/24", "--output", "json").stdout)
     assert all(c["action"] == "noop" for c in again["changes"])
+
+
+def test_up_with_smoke(env):
+    out = json.loads(run("up", "--smoke", "--output", "json").stdout)
+    assert out["smoke"]["ok"] is True
+    assert [s["status"] for s in out["smoke"]["steps"]][:5] == ["PASS"] * 5
+    client_env = Path(env["PROVISION_STATE_DIR"]) / "ci-env" / "client.env"
+    assert os.stat(client_env).st_mode & 0o777 == 0o600
