@@ -22,10 +22,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from provision.resources import hdinsight_kafka, network
+from provision.resources import hdinsight_kafka, network, storage
 from provision.spec import KAFKA_VERSIONS, Spec, SpecError
 
 SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
@@ -238,30 +237,17 @@ def _wire(model: Any) -> dict[str, Any]:
     return ordered(model.as_dict())
 
 
-def _security_rule(rs: network.RuleSpec, priority: int) -> Any:
-    """The SecurityRule `network.apply` builds for a RuleSpec (same arguments, so both send the same rule)."""
-    from azure.mgmt.network.models import SecurityRule
-
-    return SecurityRule(
-        name=rs.name, protocol="Tcp", access="Allow", direction="Inbound", priority=priority, source_port_range="*",
-        destination_address_prefix="*", description=rs.description,
-        **({"source_address_prefix": rs.sources[0]} if len(rs.sources) == 1 else
-           {"source_address_prefixes": list(rs.sources)}),
-        **({"destination_port_range": rs.ports[0]} if len(rs.ports) == 1 else
-           {"destination_port_ranges": list(rs.ports)}))
-
-
 def _rules(spec: Spec) -> list[dict[str, Any]]:
     """The NSG rules from network.desired_rules, with the client CIDRs as the `clientCidrs` array parameter."""
     cidrs = param("clientCidrs")
     # desired_rules reads only ctx.spec.values; one placeholder element stands for the whole list.
     values = {**spec.values, "network.client_cidrs": [cidrs] if spec.values["network.client_cidrs"] else []}
-    specs = network.desired_rules(SimpleNamespace(spec=Spec(values)))  # type: ignore[arg-type]
+    specs = network.desired_rules_for(values)
     # On a new NSG the SDK path takes the first free priorities in this order: the same ones.
-    priorities = network._free_priorities([], len(specs))
+    priorities = network.free_priorities([], len(specs))
     rules = []
     for rs, priority in zip(specs, priorities):
-        rule = _wire(_security_rule(rs, priority))
+        rule = {"name": rs.name, **_wire(network.security_rule(rs, priority))}  # inline rules carry their name
         props = rule["properties"]
         if props.get("sourceAddressPrefix") == cidrs:  # the list parameter is an array: the plural field
             props["sourceAddressPrefixes"] = props.pop("sourceAddressPrefix")
@@ -283,12 +269,9 @@ def _nsg(spec: Spec) -> dict[str, Any]:
 
 def _vnet() -> dict[str, Any]:
     """The VNet `network.apply` creates when there is none: one subnet, associated with the NSG."""
-    from azure.mgmt.network.models import AddressSpace, NetworkSecurityGroup, Subnet, VirtualNetwork
-
-    body = _wire(VirtualNetwork(location=param("location"), tags=param("tags"), address_space=AddressSpace(
-        address_prefixes=[param("vnetAddressPrefix")]), subnets=[Subnet(
-            name=param("subnetName"), address_prefix=param("subnetPrefix"),
-            network_security_group=NetworkSecurityGroup(id=f"[{NSG_ID}]"))]))
+    body = _wire(network.new_vnet({}, param("location"), param("tags"), f"[{NSG_ID}]",
+                                  subnet_name=param("subnetName"), address_space=param("vnetAddressPrefix"),
+                                  subnet_prefix=param("subnetPrefix")))
     return {"type": "Microsoft.Network/virtualNetworks", "apiVersion": API_NETWORK, "name": param("vnetName"),
             "dependsOn": [f"[{NSG_ID}]"], **body}
 
@@ -329,17 +312,13 @@ def _subnet_association(spec: Spec) -> dict[str, Any]:
 
 def _storage() -> list[dict[str, Any]]:
     """The account and container `storage.apply` creates (same models, same arguments)."""
-    from azure.mgmt.storage.models import BlobContainer, Sku, StorageAccountCreateParameters
-
-    account = _wire(StorageAccountCreateParameters(
-        sku=Sku(name="Standard_LRS"), kind="StorageV2", location=param("location"), tags=param("tags"),
-        enable_https_traffic_only=True, minimum_tls_version="TLS1_2", allow_blob_public_access=False))
+    account = _wire(storage.account_parameters(param("location"), param("tags")))
     return [
         {"type": "Microsoft.Storage/storageAccounts", "apiVersion": API_STORAGE, "name": param("storageAccountName"),
          **account},
         {"type": "Microsoft.Storage/storageAccounts/blobServices/containers", "apiVersion": API_STORAGE,
          "name": f"[concat({ref('storageAccountName')}, '/default/', {ref('storageContainerName')})]",
-         "dependsOn": [f"[{STORAGE_ID}]"], **_wire(BlobContainer())},
+         "dependsOn": [f"[{STORAGE_ID}]"], **_wire(storage.container_body())},
     ]
 
 

@@ -30,13 +30,18 @@ class RuleSpec:
 
 
 def desired_rules(ctx: Context) -> list[RuleSpec]:
+    return desired_rules_for(ctx.spec.values)
+
+
+def desired_rules_for(values: dict[str, Any]) -> list[RuleSpec]:
+    """The inbound rules a REST-proxy cluster needs (also the template export's source)."""
     rules = [
         RuleSpec("provision-hdinsight-443", ("HDInsight",), ("443",),
                  "HDInsight health and management service (required)"),
         RuleSpec("provision-kafkarest-9400", ("HDInsight",), ("9400",),
                  "Kafka REST proxy (required for REST-proxy clusters)"),
     ]
-    cidrs = tuple(ctx.spec.values["network.client_cidrs"])
+    cidrs = tuple(values["network.client_cidrs"])
     if cidrs:
         rules.append(RuleSpec("provision-clients-443-9400", cidrs, ("443", "9400"), "Kafka REST proxy clients"))
     return rules
@@ -149,7 +154,32 @@ def diff(ctx: Context, actual: dict[str, Any]) -> list[Change]:
     return changes
 
 
-def _free_priorities(rules: list[Any], count: int) -> list[int]:
+def security_rule(rs: RuleSpec, priority: int) -> Any:
+    """The SecurityRule model for a RuleSpec: what the SDK path PUTs and the template export embeds."""
+    from azure.mgmt.network.models import SecurityRule
+
+    return SecurityRule(
+        protocol="Tcp", access="Allow", direction="Inbound", priority=priority, source_port_range="*",
+        destination_address_prefix="*", description=rs.description,
+        **({"source_address_prefix": rs.sources[0]} if len(rs.sources) == 1 else
+           {"source_address_prefixes": list(rs.sources)}),
+        **({"destination_port_range": rs.ports[0]} if len(rs.ports) == 1 else
+           {"destination_port_ranges": list(rs.ports)}))
+
+
+def new_vnet(values: dict[str, Any], location: Any, tags: Any, nsg_id: str, *, subnet_name: Any = None,
+             address_space: Any = None, subnet_prefix: Any = None) -> Any:
+    """The VNet created when the spec names no subnet: one subnet, associated with the NSG."""
+    from azure.mgmt.network.models import AddressSpace, NetworkSecurityGroup, Subnet, VirtualNetwork
+
+    return VirtualNetwork(location=location, tags=tags, address_space=AddressSpace(
+        address_prefixes=[address_space or values["network.address_space"]]), subnets=[Subnet(
+            name=subnet_name or values["network.subnet_name"],
+            address_prefix=subnet_prefix or values["network.subnet_prefix"],
+            network_security_group=NetworkSecurityGroup(id=nsg_id))])
+
+
+def free_priorities(rules: list[Any], count: int) -> list[int]:
     used = {r.priority for r in rules if _v(r.direction).lower() == "inbound"}
     free = [p for p in range(FIRST_PRIORITY, LAST_PRIORITY + 1, STEP) if p not in used]
     if len(free) < count:
@@ -158,9 +188,7 @@ def _free_priorities(rules: list[Any], count: int) -> list[int]:
 
 
 async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> dict[str, Any]:
-    from azure.mgmt.network.models import (
-        AddressSpace, NetworkSecurityGroup, SecurityRule, Subnet, VirtualNetwork,
-    )
+    from azure.mgmt.network.models import NetworkSecurityGroup, Subnet
 
     n = names(ctx)
     loc = ctx.spec.values["location"]
@@ -178,15 +206,9 @@ async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> 
     new_rules = [c for c in changes if c.resource == RESOURCE_RULE and c.action == "create"]
     rules = list(nsg.security_rules or [])
     specs = {r.name: r for r in desired_rules(ctx)}
-    for change, priority in zip(new_rules, _free_priorities(rules, len(new_rules))):
+    for change, priority in zip(new_rules, free_priorities(rules, len(new_rules))):
         rs = specs[change.name]
-        rule = SecurityRule(
-            protocol="Tcp", access="Allow", direction="Inbound", priority=priority, source_port_range="*",
-            destination_address_prefix="*", description=rs.description,
-            **({"source_address_prefix": rs.sources[0]} if len(rs.sources) == 1 else
-               {"source_address_prefixes": list(rs.sources)}),
-            **({"destination_port_range": rs.ports[0]} if len(rs.ports) == 1 else
-               {"destination_port_ranges": list(rs.ports)}))
+        rule = security_rule(rs, priority)
         poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
                                     rs.name, rule)
         await ctx.arm_call(poller.result)
@@ -195,10 +217,7 @@ async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> 
     subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
     if subnet_change is not None:
         if subnet_change.action == "create" and actual["vnet"] is None:
-            vnet = VirtualNetwork(location=loc, tags=ctx.spec.managed_tags, address_space=AddressSpace(
-                address_prefixes=[ctx.spec.values["network.address_space"]]), subnets=[Subnet(
-                    name=n["subnet"], address_prefix=ctx.spec.values["network.subnet_prefix"],
-                    network_security_group=NetworkSecurityGroup(id=nsg.id))])
+            vnet = new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg.id, subnet_name=n["subnet"])
             poller = await ctx.arm_call(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
                                         n["vnet"], vnet)
             await ctx.arm_call(poller.result)

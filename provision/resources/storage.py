@@ -43,9 +43,23 @@ def diff(ctx: Context, actual: dict[str, Any]) -> list[Change]:
     return changes
 
 
+def account_parameters(location: Any, tags: Any) -> Any:
+    """The storage account the cluster uses (also the template export's source)."""
+    from azure.mgmt.storage.models import Sku, StorageAccountCreateParameters
+
+    return StorageAccountCreateParameters(sku=Sku(name="Standard_LRS"), kind="StorageV2", location=location,
+                                          tags=tags, enable_https_traffic_only=True, minimum_tls_version="TLS1_2",
+                                          allow_blob_public_access=False)
+
+
+def container_body() -> Any:
+    from azure.mgmt.storage.models import BlobContainer
+
+    return BlobContainer()
+
+
 async def apply(ctx: Context, changes: list[Change]) -> dict[str, Any]:
-    from azure.mgmt.storage.models import BlobContainer, Sku, StorageAccountCheckNameAvailabilityParameters, \
-        StorageAccountCreateParameters
+    from azure.mgmt.storage.models import StorageAccountCheckNameAvailabilityParameters
 
     rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account", "storage.container"))
     if any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
@@ -54,15 +68,11 @@ async def apply(ctx: Context, changes: list[Change]) -> dict[str, Any]:
         if not avail.name_available:
             raise AlreadyExists(f"storage.account: '{account}' is taken ({avail.message}); choose another name")
         poller = await ctx.arm_call(ctx.storage.storage_accounts.begin_create, rg, account,
-                                    StorageAccountCreateParameters(
-                                        sku=Sku(name="Standard_LRS"), kind="StorageV2",
-                                        location=ctx.spec.values["location"], tags=ctx.spec.managed_tags,
-                                        enable_https_traffic_only=True, minimum_tls_version="TLS1_2",
-                                        allow_blob_public_access=False))
+                                    account_parameters(ctx.spec.values["location"], ctx.spec.managed_tags))
         await ctx.arm_call(poller.result)
         ctx.event(RESOURCE_ACCOUNT, f"{account} ready")
     if any(c.resource == RESOURCE_CONTAINER and c.action == "create" for c in changes):
-        await ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, BlobContainer())
+        await ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, container_body())
         ctx.event(RESOURCE_CONTAINER, f"{account}/{container}")
     return await read(ctx)
 
