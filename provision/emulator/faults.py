@@ -42,7 +42,10 @@ class FaultRule:
             raise ValueError("status must be an HTTP error status (400-599)")
         if not 0.0 <= float(self.probability) <= 1.0:
             raise ValueError("probability must be between 0 and 1")
-        self._re = re.compile(self.path)
+        try:
+            self._re = re.compile(self.path)
+        except re.error as e:
+            raise ValueError(f"path is not a valid regular expression: {e}") from None
         self._rng = random.Random(self.seed)
         self.methods = [m.upper() for m in self.methods]
 
