@@ -63,12 +63,18 @@ class Context:
         return stored[which]
 
     # -- clients --------------------------------------------------------------------------------------------------
+    @property
+    def polling_interval(self) -> float:
+        """Seconds between long-running-operation polls: the SDK default (30) on Azure; the emulator's operations
+        take seconds, not minutes. PROVISION_POLLING_INTERVAL overrides both."""
+        default = "0.5" if self.cloud.name == "local" else "30"
+        return float(os.environ.get("PROVISION_POLLING_INTERVAL", default))
+
     def _arm_kwargs(self) -> dict[str, Any]:
-        kw: dict[str, Any] = {"base_url": self.cloud.arm, "credential_scopes": [self.cloud.arm_scope]}
+        kw: dict[str, Any] = {"base_url": self.cloud.arm, "credential_scopes": [self.cloud.arm_scope],
+                              "polling_interval": self.polling_interval}
         if self.cloud.ca_bundle:
             kw["connection_verify"] = self.cloud.ca_bundle
-        if self.cloud.name == "local":  # the emulator's operations take seconds, not minutes
-            kw["polling_interval"] = float(os.environ.get("PROVISION_POLLING_INTERVAL", "0.5"))
         return kw
 
     @cached_property

@@ -190,10 +190,11 @@ async def destroy(ctx: Context) -> list[Change]:
         # A resource group (or NSG) we did not create: remove only our rules, never the user's.
         for name in await network.delete_owned_rules(ctx):
             done.append(Change(network.RESOURCE_RULE, name, "delete"))
-    if a.group is not None:
+    # Entra objects are deleted only when this environment made them (app tags, group description).
+    if a.group is not None and security_group.created_by_us(ctx, a.group):
         await security_group.delete(ctx, a.group)
         done.append(Change(security_group.RESOURCE, a.group["displayName"], "delete"))
-    if a.app is not None:
+    if a.app is not None and app_registration.created_by_us(ctx, a.app):
         await app_registration.delete(ctx, a.app)
         done.append(Change(app_registration.RESOURCE, a.app["displayName"], "delete"))
     return done

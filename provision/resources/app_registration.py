@@ -48,7 +48,7 @@ async def read(ctx: Context) -> dict[str, Any] | None:
         if held and held.get("appId") == app.app_id and str(cred.key_id) == held.get("keyId") \
                 and cred.end_date_time and cred.end_date_time > now + RENEW_BEFORE:
             valid = cred
-    return {"id": app.id, "appId": app.app_id, "displayName": app.display_name,
+    return {"id": app.id, "appId": app.app_id, "displayName": app.display_name, "tags": list(app.tags or []),
             "servicePrincipalId": sp.id if sp else None,
             "secretKeyId": str(valid.key_id) if valid else None,
             "secretExpires": valid.end_date_time.isoformat() if valid else None,
@@ -128,6 +128,10 @@ async def remove_secret(ctx: Context, app_object_id: str, key_id: str) -> None:
     await ctx.graph.applications.by_application_id(app_object_id).remove_password.post(
         RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id)))
     ctx.event(RESOURCE, f"removed the previous client secret {key_id}")
+
+
+def created_by_us(ctx: Context, actual: dict[str, Any]) -> bool:
+    return f"provision-environment:{ctx.spec.values['name']}" in actual.get("tags", [])
 
 
 async def delete(ctx: Context, actual: dict[str, Any]) -> None:

@@ -223,7 +223,7 @@ async def _follow(ctx: Context, poller: Any) -> dict[str, Any]:
     """Report clusterState transitions until the deployment ends (via the SDK poller, or by GET on re-attach)."""
     started = time.monotonic()
     last = None
-    interval = ctx._arm_kwargs().get("polling_interval", 30.0)
+    interval = ctx.polling_interval
     while True:
         actual = await read(ctx)
         if actual is None:

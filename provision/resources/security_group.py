@@ -15,7 +15,7 @@ RESOURCE = "security group"
 
 def _as_dict(g: Any) -> dict[str, Any]:
     return {"id": g.id, "displayName": g.display_name, "mailNickname": g.mail_nickname,
-            "securityEnabled": g.security_enabled, "mailEnabled": g.mail_enabled}
+            "securityEnabled": g.security_enabled, "mailEnabled": g.mail_enabled, "description": g.description}
 
 
 async def read(ctx: Context) -> dict[str, Any] | None:
@@ -47,14 +47,21 @@ async def apply(ctx: Context, change: Change) -> dict[str, Any]:
     if change.action == "noop":
         return change.actual
     body = Group(display_name=name, mail_enabled=False, mail_nickname=ctx.spec.values["group.mail_nickname"],
-                 security_enabled=True, group_types=[],
-                 description=f"Clients allowed to call the Kafka REST proxy (environment "
-                             f"{ctx.spec.values['name']}, managed by provision)")
+                 security_enabled=True, group_types=[], description=description(ctx))
     g = await ctx.graph.groups_with_unique_name(name).patch(body, request_configuration=prefer_create_if_missing())
     if g is None:
         g = await retry_lag(lambda: ctx.graph.groups_with_unique_name(name).get(), what=f"group {name}")
     ctx.event(RESOURCE, f"security group {name} ({g.id})")
     return _as_dict(g)
+
+
+def description(ctx: Context) -> str:
+    # Groups carry no tags: the description marks the ones this tool made (what `down` may delete).
+    return f"Clients allowed to call the Kafka REST proxy (environment {ctx.spec.values['name']}, managed by provision)"
+
+
+def created_by_us(ctx: Context, actual: dict[str, Any]) -> bool:
+    return actual.get("description") == description(ctx)
 
 
 async def delete(ctx: Context, actual: dict[str, Any]) -> None:

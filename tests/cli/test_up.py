@@ -257,3 +257,19 @@ def test_up_with_smoke(env):
     assert [s["status"] for s in out["smoke"]["steps"]][:5] == ["PASS"] * 5
     client_env = Path(env["PROVISION_STATE_DIR"]) / "ci-env" / "client.env"
     assert os.stat(client_env).st_mode & 0o777 == 0o600
+
+
+def test_down_keeps_a_users_own_security_group(env, admin, emulator, operator_credential):
+    import requests
+
+    tok = operator_credential.get_token("https://graph.microsoft.com/.default").token
+    r = requests.patch(f"{emulator.graph_url}/groups(uniqueName='ci-env-clients')", verify=str(emulator.ca_cert),
+                       headers={"Authorization": f"Bearer {tok}", "Prefer": "create-if-missing"},
+                       json={"displayName": "ci-env-clients", "mailEnabled": False, "mailNickname": "cienv",
+                             "securityEnabled": True})
+    assert r.status_code == 201
+    out = json.loads(run("up", "--output", "json").stdout)
+    assert out["outputs"]["securityGroupId"] == r.json()["id"]  # used, by its uniqueName
+    deleted = {d["resource"] for d in json.loads(run("down", "--yes", "--output", "json").stdout)["deleted"]}
+    assert "security group" not in deleted and "app registration" in deleted
+    assert any(g["id"] == r.json()["id"] for g in admin.objects("group"))
