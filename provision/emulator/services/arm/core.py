@@ -222,6 +222,18 @@ def operation_result_response(request: Request, op_id: str) -> Response:
     return wire.empty_response(200 if op.get("_result") is None else 200)
 
 
+async def operation_status_handler(request: Request) -> Response:
+    """Azure-AsyncOperation poll on `{operation}`: {"status": "InProgress" | "Succeeded" | "Failed", "error"?}."""
+    authenticate(request)
+    return operation_status_response(request, request.path_params["operation"])
+
+
+async def operation_result_handler(request: Request) -> Response:
+    """Location poll on `{operation}`: 202 while running, 200 when done."""
+    authenticate(request)
+    return operation_result_response(request, request.path_params["operation"])
+
+
 # -- helpers shared by the resource providers (resource groups, Network, Storage, ...) ----------------------------
 # Imported here rather than at the top so this section stays a pure addition to the module.
 import re  # noqa: E402
@@ -271,6 +283,51 @@ def require_writable_resource_group(state: EmulatorState, sub: str, rg: str) -> 
         raise ArmError(f"The resource group '{doc['name']}' is in deprovisioning state and cannot perform this "
                        f"operation.", code="ResourceGroupBeingDeleted", status=409)
     return doc
+
+
+def require_resource(state: EmulatorState, kind: str, resource_type: str, sub: str, rg: str, name: str,
+                     resource_id: str) -> dict[str, Any]:
+    """A resource in an existing group, or 404 (ResourceGroupNotFound, then ResourceNotFound)."""
+    require_resource_group(state, sub, rg)
+    doc = get_resource(state, kind, resource_id)
+    if doc is None:
+        raise not_found(resource_type, name, rg)
+    return doc
+
+
+def require_parent(state: EmulatorState, kind: str, child_type: str, sub: str, rg: str, parent_id: str,
+                   action: str, *, write: bool = False) -> dict[str, Any]:
+    """The parent of a nested resource (`write`: in a group not being deleted), or 404 ParentResourceNotFound."""
+    if write:
+        require_writable_resource_group(state, sub, rg)
+    else:
+        require_resource_group(state, sub, rg)
+    doc = get_resource(state, kind, parent_id)
+    if doc is None:
+        raise parent_not_found(action, child_type, parent_id)
+    return doc
+
+
+def list_resources(state: EmulatorState, kind: str, sub: str, rg: str | None = None) -> list[dict[str, Any]]:
+    """A kind's resources in one (existing) group, or with no group in the whole subscription."""
+    if rg is not None:
+        require_resource_group(state, sub, rg)
+        return state.store.list(kind, scope=scope_of_rg(sub, rg))
+    return state.store.list(kind, scope_prefix=f"/subscriptions/{sub}/".lower())
+
+
+def save_resource(state: EmulatorState, kind: str, doc: dict[str, Any]) -> None:
+    """`put_resource`, with the subscription and group read from the document's id."""
+    parts = doc["id"].split("/")
+    put_resource(state, kind, doc, parts[2], parts[4])
+
+
+def require_same_location(existing: dict[str, Any] | None, location: str, rg: str) -> None:
+    """A PUT on an existing resource cannot move it to another region."""
+    if existing is not None and existing["location"] != location:
+        raise ArmError(f"The resource '{existing['name']}' already exists in location '{existing['location']}' in "
+                       f"resource group '{rg}'. A resource with the same name cannot be created in location "
+                       f"'{location}'. Please select a new resource name.", code="InvalidResourceLocation")
 
 
 def require_location(body: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from provision.emulator.services.graph.schema import format_datetime, is_guid, parse_datetime
+from provision.emulator.services.graph.schema import format_datetime, given_datetime, is_guid, parse_datetime
 from provision.emulator.wire import GraphError
 
 KEY_TYPE = "AsymmetricX509Cert"
@@ -60,16 +60,6 @@ def load_certificate(value: Any) -> x509.Certificate | None:
     return None
 
 
-def _given_time(cred: dict[str, Any], prop: str) -> dt.datetime | None:
-    value = cred.get(prop)
-    if value is None:
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise bad_key(prop)
-    return parsed
-
-
 def key_credential(cred: Any, stored: dict[str, str]) -> tuple[dict[str, Any], str]:
     """A keyCredential as Graph stores it, and its certificate (base64 DER). An entry naming a keyId the app
     already has, without `key`, keeps that certificate (what clients send back after a GET)."""
@@ -92,8 +82,8 @@ def key_credential(cred: Any, stored: dict[str, str]) -> tuple[dict[str, Any], s
         der = base64.b64encode(cert.public_bytes(Encoding.DER)).decode()
     raw = base64.b64decode(der)
     cert = x509.load_der_x509_certificate(raw)
-    start = _given_time(cred, "startDateTime") or cert.not_valid_before_utc
-    end = _given_time(cred, "endDateTime") or cert.not_valid_after_utc
+    start = given_datetime(cred, "startDateTime", bad_key) or cert.not_valid_before_utc
+    end = given_datetime(cred, "endDateTime", bad_key) or cert.not_valid_after_utc
     # Graph keeps a credential inside its certificate's validity. Certificates carry whole seconds, so a client
     # that copies the expiry with sub-second precision is compared at the second.
     if end.replace(microsecond=0) > cert.not_valid_after_utc or end <= start:

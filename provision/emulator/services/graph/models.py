@@ -21,8 +21,8 @@ from provision.emulator import directory as d
 from provision.emulator.services.graph import keys, odata
 from provision.emulator.services.graph.schema import (
     APPLICATION, BY_KIND, FEDERATED_IDENTITY_CREDENTIAL, FIC_KIND, FIC_NAME_LIMIT, FIC_TEXT_LIMIT, GROUP,
-    SERVICE_PRINCIPAL, USER, Body, Entity, format_datetime, invalid_value, is_guid, merge, now_iso,
-    parse_datetime, security_identifier, validate_body,
+    SERVICE_PRINCIPAL, USER, Body, Entity, format_datetime, given_datetime, invalid_value, is_guid, merge, now_iso,
+    security_identifier, validate_body,
 )
 from provision.emulator.state import EmulatorState
 from provision.emulator.wire import GraphError
@@ -100,6 +100,13 @@ class Graph:
         if doc is None:
             raise not_found(ref[1])
         return doc
+
+    def _upsert_target(self, entity: Entity, ref: Ref, create_if_missing: bool) -> dict[str, Any] | None:
+        """What an upsert address names (None: create it), looked up consistently; 404 unless it may create."""
+        existing = self.find(entity, ref, consistent=True)
+        if existing is None and not create_if_missing:
+            raise not_found(ref[1])
+        return existing
 
     def list(self, entity: Entity) -> list[dict[str, Any]]:
         return self.dir.objects(entity.kind, self.tenant)
@@ -194,9 +201,7 @@ class Graph:
     def upsert_application(self, unique_name: str, body: Any, create_if_missing: bool,
                            ) -> tuple[dict[str, Any], bool]:
         """PATCH /applications(uniqueName='x'): (document, created)."""
-        existing = self.find(APPLICATION, ("uniqueName", unique_name), consistent=True)
-        if existing is None and not create_if_missing:
-            raise not_found(unique_name)
+        existing = self._upsert_target(APPLICATION, ("uniqueName", unique_name), create_if_missing)
         values = validate_body(APPLICATION, body, creating=existing is None).values
         if existing is None:
             self._check_immutable({"uniqueName": unique_name}, values, "uniqueName")
@@ -228,8 +233,9 @@ class Graph:
         display_name = spec.get("displayName")
         if display_name is not None and not isinstance(display_name, str):
             raise _invalid_credential("displayName")
-        start = _credential_time(spec, "startDateTime") or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-        end = _credential_time(spec, "endDateTime") or plus_years(start, 2)
+        start = (given_datetime(spec, "startDateTime", _invalid_credential)
+                 or dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+        end = given_datetime(spec, "endDateTime", _invalid_credential) or plus_years(start, 2)
         if end <= start:
             raise _invalid_credential("endDateTime")
         secret, key_id = new_secret(), str(uuid.uuid4())
@@ -399,24 +405,22 @@ class Graph:
         return doc
 
     def update_service_principal(self, ref: Ref, body: Any) -> None:
-        doc = self.get(SERVICE_PRINCIPAL, ref)
-        values = validate_body(SERVICE_PRINCIPAL, body, creating=False).values
+        self._write_service_principal(self.get(SERVICE_PRINCIPAL, ref),
+                                      validate_body(SERVICE_PRINCIPAL, body, creating=False).values)
+
+    def _write_service_principal(self, doc: dict[str, Any], values: dict[str, Any]) -> None:
         self._check_immutable(doc, values, "appId")
         self._apply(doc, _sp_values(values))
         self._save(SERVICE_PRINCIPAL, doc)
 
     def upsert_service_principal(self, app_id: str, body: Any, create_if_missing: bool,
                                  ) -> tuple[dict[str, Any], bool]:
-        existing = self.find(SERVICE_PRINCIPAL, ("appId", app_id), consistent=True)
-        if existing is None and not create_if_missing:
-            raise not_found(app_id)
+        existing = self._upsert_target(SERVICE_PRINCIPAL, ("appId", app_id), create_if_missing)
         values = validate_body(SERVICE_PRINCIPAL, body, creating=False).values
         if existing is None:
             self._check_immutable({"appId": app_id}, values, "appId")
             return self._new_service_principal({**values, "appId": app_id}), True
-        self._check_immutable(existing, values, "appId")
-        self._apply(existing, _sp_values(values))
-        self._save(SERVICE_PRINCIPAL, existing)
+        self._write_service_principal(existing, values)
         return existing, False
 
     def delete_service_principal(self, ref: Ref) -> None:
@@ -453,9 +457,7 @@ class Graph:
             self._link(doc["id"], links)
 
     def upsert_group(self, unique_name: str, body: Any, create_if_missing: bool) -> tuple[dict[str, Any], bool]:
-        existing = self.find(GROUP, ("uniqueName", unique_name), consistent=True)
-        if existing is None and not create_if_missing:
-            raise not_found(unique_name)
+        existing = self._upsert_target(GROUP, ("uniqueName", unique_name), create_if_missing)
         parsed = validate_body(GROUP, body, creating=existing is None)
         if existing is None:
             self._check_immutable({"uniqueName": unique_name}, parsed.values, "uniqueName")
@@ -666,16 +668,6 @@ def _operator_protected() -> GraphError:
 def _invalid_credential(prop: str) -> GraphError:
     return GraphError(f"Invalid value specified for property '{prop}' of resource 'PasswordCredential'.",
                       code="Request_BadRequest")
-
-
-def _credential_time(spec: dict[str, Any], prop: str) -> dt.datetime | None:
-    value = spec.get(prop)
-    if value is None:
-        return None
-    parsed = parse_datetime(value)
-    if parsed is None:
-        raise _invalid_credential(prop)
-    return parsed
 
 
 def _invalid_fic(message: str, prop: str | None = None, value: str | None = None) -> GraphError:

@@ -264,28 +264,42 @@ def get_handler(entity: Entity):
     return handler
 
 
+def create_handler(entity: Entity, create: Callable[[Graph, Any], dict[str, Any]]):
+    @endpoint()
+    async def handler(call: Call) -> Response:
+        return render_created(call, entity, create(call.graph, await call.body()))
+    return handler
+
+
+def patch_handler(entity: Entity, upsert_key: str, upsert: Callable[..., tuple[dict[str, Any], bool]],
+                  update: Callable[[Graph, Ref, Any], None]):
+    """PATCH by id or by alternate key; `upsert_key` is the upsert address, where Prefer: create-if-missing
+    creates."""
+    @endpoint()
+    async def handler(call: Call) -> Response:
+        body = await call.body()
+        ref = call.ref(entity)
+        if ref[0] == upsert_key:
+            doc, created = upsert(call.graph, ref[1], body, call.prefers("create-if-missing"))
+            return render_created(call, entity, doc) if created else no_content()
+        update(call.graph, ref, body)
+        return no_content()
+    return handler
+
+
+def delete_handler(entity: Entity, delete: Callable[[Graph, Ref], None]):
+    @endpoint()
+    async def handler(call: Call) -> Response:
+        delete(call.graph, call.ref(entity))
+        return no_content()
+    return handler
+
+
 # -- applications -----------------------------------------------------------------------------------------------
 
-@endpoint()
-async def create_application(call: Call) -> Response:
-    return render_created(call, APPLICATION, call.graph.create_application(await call.body()))
-
-
-@endpoint()
-async def patch_application(call: Call) -> Response:
-    body = await call.body()
-    ref = call.ref(APPLICATION)
-    if ref[0] == "uniqueName":  # the upsert address: Prefer: create-if-missing creates
-        doc, created = call.graph.upsert_application(ref[1], body, call.prefers("create-if-missing"))
-        return render_created(call, APPLICATION, doc) if created else no_content()
-    call.graph.update_application(ref, body)
-    return no_content()
-
-
-@endpoint()
-async def delete_application(call: Call) -> Response:
-    call.graph.delete_application(call.ref(APPLICATION))
-    return no_content()
+create_application = create_handler(APPLICATION, Graph.create_application)
+patch_application = patch_handler(APPLICATION, "uniqueName", Graph.upsert_application, Graph.update_application)
+delete_application = delete_handler(APPLICATION, Graph.delete_application)
 
 
 @endpoint()
@@ -387,50 +401,17 @@ async def delete_federated_credential(call: Call) -> Response:
 
 # -- service principals -----------------------------------------------------------------------------------------
 
-@endpoint()
-async def create_service_principal(call: Call) -> Response:
-    return render_created(call, SERVICE_PRINCIPAL, call.graph.create_service_principal(await call.body()))
-
-
-@endpoint()
-async def patch_service_principal(call: Call) -> Response:
-    body = await call.body()
-    ref = call.ref(SERVICE_PRINCIPAL)
-    if ref[0] == "appId":
-        doc, created = call.graph.upsert_service_principal(ref[1], body, call.prefers("create-if-missing"))
-        return render_created(call, SERVICE_PRINCIPAL, doc) if created else no_content()
-    call.graph.update_service_principal(ref, body)
-    return no_content()
-
-
-@endpoint()
-async def delete_service_principal(call: Call) -> Response:
-    call.graph.delete_service_principal(call.ref(SERVICE_PRINCIPAL))
-    return no_content()
+create_service_principal = create_handler(SERVICE_PRINCIPAL, Graph.create_service_principal)
+patch_service_principal = patch_handler(SERVICE_PRINCIPAL, "appId", Graph.upsert_service_principal,
+                                        Graph.update_service_principal)
+delete_service_principal = delete_handler(SERVICE_PRINCIPAL, Graph.delete_service_principal)
 
 
 # -- groups -----------------------------------------------------------------------------------------------------
 
-@endpoint()
-async def create_group(call: Call) -> Response:
-    return render_created(call, GROUP, call.graph.create_group(await call.body()))
-
-
-@endpoint()
-async def patch_group(call: Call) -> Response:
-    body = await call.body()
-    ref = call.ref(GROUP)
-    if ref[0] == "uniqueName":
-        doc, created = call.graph.upsert_group(ref[1], body, call.prefers("create-if-missing"))
-        return render_created(call, GROUP, doc) if created else no_content()
-    call.graph.update_group(ref, body)
-    return no_content()
-
-
-@endpoint()
-async def delete_group(call: Call) -> Response:
-    call.graph.delete_group(call.ref(GROUP))
-    return no_content()
+create_group = create_handler(GROUP, Graph.create_group)
+patch_group = patch_handler(GROUP, "uniqueName", Graph.upsert_group, Graph.update_group)
+delete_group = delete_handler(GROUP, Graph.delete_group)
 
 
 def relationship_handler(nav: str):
@@ -485,15 +466,8 @@ def remove_reference_handler(nav: str):
 
 # -- users ------------------------------------------------------------------------------------------------------
 
-@endpoint()
-async def create_user(call: Call) -> Response:
-    return render_created(call, USER, call.graph.create_user(await call.body()))
-
-
-@endpoint()
-async def delete_user(call: Call) -> Response:
-    call.graph.delete_user(call.ref(USER))
-    return no_content()
+create_user = create_handler(USER, Graph.create_user)
+delete_user = delete_handler(USER, Graph.delete_user)
 
 
 # -- directory objects and membership actions -------------------------------------------------------------------

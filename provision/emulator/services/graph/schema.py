@@ -75,6 +75,17 @@ def parse_datetime(value: Any) -> dt.datetime | None:
     return parsed.astimezone(dt.timezone.utc)
 
 
+def given_datetime(spec: dict[str, Any], prop: str, invalid: Callable[[str], GraphError]) -> dt.datetime | None:
+    """A credential's optional time `spec[prop]`: None when absent, `invalid(prop)` raised when it is no time."""
+    value = spec.get(prop)
+    if value is None:
+        return None
+    parsed = parse_datetime(value)
+    if parsed is None:
+        raise invalid(prop)
+    return parsed
+
+
 def format_datetime(value: dt.datetime) -> str:
     if value.microsecond:
         return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

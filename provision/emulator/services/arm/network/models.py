@@ -122,9 +122,11 @@ def _find_child(doc: dict[str, Any], collection: str, name: str) -> dict[str, An
     return next((c for c in doc["properties"].get(collection, []) if c["name"].lower() == name.lower()), None)
 
 
-def _store(state: EmulatorState, kind: str, doc: dict[str, Any]) -> None:
-    sub, rg = _scope_parts(doc["id"])
-    core.put_resource(state, kind, doc, sub, rg)
+def _require_child(doc: dict[str, Any], parent_type: str, collection: str, name: str, rg: str) -> dict[str, Any]:
+    child = _find_child(doc, collection, name)
+    if child is None:
+        raise core.not_found(parent_type, f"{doc['name']}/{collection}/{name}", rg)
+    return child
 
 
 def _start(state: EmulatorState, completion: str, kind: str, doc: dict[str, Any], collection: str | None = None,
@@ -134,11 +136,39 @@ def _start(state: EmulatorState, completion: str, kind: str, doc: dict[str, Any]
     return op["id"]
 
 
-def _same_location(existing: dict[str, Any] | None, location: str, rg: str) -> None:
-    if existing is not None and existing["location"] != location:
-        raise ArmError(f"The resource '{existing['name']}' already exists in location '{existing['location']}' in "
-                       f"resource group '{rg}'. A resource with the same name cannot be created in location "
-                       f"'{location}'. Please select a new resource name.", code="InvalidResourceLocation")
+def _replacing(state: EmulatorState, kind: str, sub: str, rg: str, resource_id: str,
+               body: dict[str, Any]) -> tuple[dict[str, Any] | None, str, str]:
+    """A parent PUT's checks: (the resource it replaces or None, the location, the id as first spelled)."""
+    core.require_writable_resource_group(state, sub, rg)
+    location = core.require_location(body)
+    existing = core.get_resource(state, kind, resource_id)
+    core.require_same_location(existing, location, rg)
+    return existing, location, existing["id"] if existing else resource_id
+
+
+def _parent_doc(existing: dict[str, Any] | None, name: str, the_id: str, etag: str, resource_type: str,
+                location: str, body: dict[str, Any]) -> dict[str, Any]:
+    """What a PUT writes for every parent: name (as first spelled), tags, "Updating", the kept resourceGuid."""
+    doc: dict[str, Any] = {"name": existing["name"] if existing else name, "id": the_id, "etag": etag,
+                           "type": resource_type, "location": location}
+    tags = _tags(body)
+    if tags is not None:
+        doc["tags"] = tags
+    doc["properties"] = {
+        "provisioningState": "Updating",
+        "resourceGuid": existing["properties"]["resourceGuid"] if existing else str(uuid.uuid4()),
+    }
+    return doc
+
+
+def _store_provisioning(state: EmulatorState, kind: str, doc: dict[str, Any]) -> str:
+    """A PUT of a whole parent: the parent and every child it holds are "Updating" under one new operation."""
+    op = _start(state, PROVISIONED, kind, doc)
+    doc["_op"] = op
+    for child in _children(doc):
+        child["_op"] = op
+    core.save_resource(state, kind, doc)
+    return op
 
 
 def _properties(body: dict[str, Any]) -> dict[str, Any]:
@@ -307,11 +337,7 @@ def find_nsg(state: EmulatorState, resource_id: str) -> dict[str, Any] | None:
 
 
 def get_nsg(state: EmulatorState, sub: str, rg: str, name: str) -> dict[str, Any]:
-    core.require_resource_group(state, sub, rg)
-    doc = find_nsg(state, nsg_id(sub, rg, name))
-    if doc is None:
-        raise core.not_found(NSG_TYPE, name, rg)
-    return doc
+    return core.require_resource(state, NSG, NSG_TYPE, sub, rg, name, nsg_id(sub, rg, name))
 
 
 def subnets_using(state: EmulatorState, nsg: str) -> list[str]:
@@ -336,19 +362,12 @@ def render_nsg(state: EmulatorState, doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_nsgs(state: EmulatorState, sub: str, rg: str | None = None) -> list[dict[str, Any]]:
-    if rg is not None:
-        core.require_resource_group(state, sub, rg)
-        return state.store.list(NSG, scope=core.scope_of_rg(sub, rg))
-    return state.store.list(NSG, scope_prefix=f"/subscriptions/{sub}/".lower())
+    return core.list_resources(state, NSG, sub, rg)
 
 
 def put_nsg(state: EmulatorState, sub: str, rg: str, name: str, body: dict[str, Any]) -> Change:
     """Create or replace an NSG: `securityRules` in the body become its rules (rules left out are deleted)."""
-    core.require_writable_resource_group(state, sub, rg)
-    location = core.require_location(body)
-    existing = find_nsg(state, nsg_id(sub, rg, name))
-    _same_location(existing, location, rg)
-    the_id = existing["id"] if existing else nsg_id(sub, rg, name)
+    existing, location, the_id = _replacing(state, NSG, sub, rg, nsg_id(sub, rg, name), body)
     props = _properties(body)
     given = props.get("securityRules") or []
     if not isinstance(given, list) or not all(isinstance(r, dict) for r in given):
@@ -360,22 +379,9 @@ def put_nsg(state: EmulatorState, sub: str, rg: str, name: str, body: dict[str, 
             raise _missing("name", "properties.securityRules")
         rules.append(build_rule(f"{the_id}/securityRules/{raw['name']}", raw["name"], raw, etag))
     check_conflicts(rules)
-    doc: dict[str, Any] = {"name": existing["name"] if existing else name, "id": the_id, "etag": etag,
-                           "type": NSG_TYPE, "location": location}
-    tags = _tags(body)
-    if tags is not None:
-        doc["tags"] = tags
-    doc["properties"] = {
-        "provisioningState": "Updating",
-        "resourceGuid": existing["properties"]["resourceGuid"] if existing else str(uuid.uuid4()),
-        "securityRules": rules,
-        "defaultSecurityRules": _default_rules(the_id, etag),
-    }
-    op = _start(state, PROVISIONED, NSG, doc)
-    doc["_op"] = op
-    for child in _children(doc):
-        child["_op"] = op
-    _store(state, NSG, doc)
+    doc = _parent_doc(existing, name, the_id, etag, NSG_TYPE, location, body)
+    doc["properties"].update(securityRules=rules, defaultSecurityRules=_default_rules(the_id, etag))
+    op = _store_provisioning(state, NSG, doc)
     return Change(render_nsg(state, doc), existing is None, op, location)
 
 
@@ -384,7 +390,7 @@ def patch_tags(state: EmulatorState, kind: str, doc: dict[str, Any], body: dict[
     tags = _tags(body)
     doc["tags"] = tags or {}
     _retag(doc)
-    _store(state, kind, doc)
+    core.save_resource(state, kind, doc)
     return doc
 
 
@@ -409,30 +415,40 @@ def _begin_delete(state: EmulatorState, kind: str, doc: dict[str, Any], collecti
     op = _start(state, REMOVED, kind, doc, collection, child["name"] if child else None)
     target["properties"]["provisioningState"] = "Deleting"
     target["_op"] = op
-    _store(state, kind, doc)
+    core.save_resource(state, kind, doc)
     return Change(strip(target), False, op, doc["location"])
+
+
+def _begin_delete_child(state: EmulatorState, kind: str, doc: dict[str, Any], collection: str,
+                        name: str) -> Change | None:
+    child = _find_child(doc, collection, name)
+    return None if child is None else _begin_delete(state, kind, doc, collection, child)
+
+
+def _put_child(state: EmulatorState, kind: str, doc: dict[str, Any], collection: str, child: dict[str, Any],
+               existing: dict[str, Any] | None) -> Change:
+    """A child (security rule, subnet) takes `existing`'s place in its parent, or joins it, "Updating"."""
+    op = _start(state, PROVISIONED, kind, doc, collection, child["name"])
+    child["_op"] = op
+    children = doc["properties"][collection]
+    if existing is not None:
+        children[children.index(existing)] = child
+    else:
+        children.append(child)
+    _retag(doc)
+    core.save_resource(state, kind, doc)
+    return Change(strip(child), existing is None, op, doc["location"])
 
 
 # -- security rules (child resource) ------------------------------------------------------------------------------
 def _nsg_for_child(state: EmulatorState, sub: str, rg: str, nsg: str, action: str,
                    *, write: bool = False) -> dict[str, Any]:
-    if write:
-        core.require_writable_resource_group(state, sub, rg)
-    else:
-        core.require_resource_group(state, sub, rg)
-    doc = find_nsg(state, nsg_id(sub, rg, nsg))
-    if doc is None:
-        raise core.parent_not_found(action, RULE_TYPE, nsg_id(sub, rg, nsg))
-    return doc
+    return core.require_parent(state, NSG, RULE_TYPE, sub, rg, nsg_id(sub, rg, nsg), action, write=write)
 
 
 def get_rule(state: EmulatorState, sub: str, rg: str, nsg: str, name: str,
              collection: str = "securityRules") -> dict[str, Any]:
-    doc = _nsg_for_child(state, sub, rg, nsg, "read")
-    rule = _find_child(doc, collection, name)
-    if rule is None:
-        raise core.not_found(NSG_TYPE, f"{doc['name']}/{collection}/{name}", rg)
-    return rule
+    return _require_child(_nsg_for_child(state, sub, rg, nsg, "read"), NSG_TYPE, collection, name, rg)
 
 
 def list_rules(state: EmulatorState, sub: str, rg: str, nsg: str,
@@ -448,22 +464,11 @@ def put_rule(state: EmulatorState, sub: str, rg: str, nsg: str, name: str, body:
                       existing["name"] if existing else name, body, doc["etag"])
     others = [r for r in doc["properties"]["securityRules"] if r is not existing]
     check_conflicts(others + [rule])
-    op = _start(state, PROVISIONED, NSG, doc, "securityRules", rule["name"])
-    rule["_op"] = op
-    rules = doc["properties"]["securityRules"]
-    if existing is not None:
-        rules[rules.index(existing)] = rule
-    else:
-        rules.append(rule)
-    _retag(doc)
-    _store(state, NSG, doc)
-    return Change(strip(rule), existing is None, op, doc["location"])
+    return _put_child(state, NSG, doc, "securityRules", rule, existing)
 
 
 def begin_delete_rule(state: EmulatorState, sub: str, rg: str, nsg: str, name: str) -> Change | None:
-    doc = _nsg_for_child(state, sub, rg, nsg, "delete")
-    rule = _find_child(doc, "securityRules", name)
-    return None if rule is None else _begin_delete(state, NSG, doc, "securityRules", rule)
+    return _begin_delete_child(state, NSG, _nsg_for_child(state, sub, rg, nsg, "delete"), "securityRules", name)
 
 
 # -- virtual networks and subnets -----------------------------------------------------------------------------------
@@ -472,18 +477,11 @@ def find_vnet(state: EmulatorState, resource_id: str) -> dict[str, Any] | None:
 
 
 def get_vnet(state: EmulatorState, sub: str, rg: str, name: str) -> dict[str, Any]:
-    core.require_resource_group(state, sub, rg)
-    doc = find_vnet(state, vnet_id(sub, rg, name))
-    if doc is None:
-        raise core.not_found(VNET_TYPE, name, rg)
-    return doc
+    return core.require_resource(state, VNET, VNET_TYPE, sub, rg, name, vnet_id(sub, rg, name))
 
 
 def list_vnets(state: EmulatorState, sub: str, rg: str | None = None) -> list[dict[str, Any]]:
-    if rg is not None:
-        core.require_resource_group(state, sub, rg)
-        return state.store.list(VNET, scope=core.scope_of_rg(sub, rg))
-    return state.store.list(VNET, scope_prefix=f"/subscriptions/{sub}/".lower())
+    return core.list_resources(state, VNET, sub, rg)
 
 
 def find_subnet(state: EmulatorState, subnet_id: str) -> dict[str, Any] | None:
@@ -586,26 +584,16 @@ def _address_space(props: dict[str, Any], owner_id: str) -> list[str]:
 
 def put_vnet(state: EmulatorState, sub: str, rg: str, name: str, body: dict[str, Any]) -> Change:
     """Create or replace a virtual network; inline `subnets` replace its subnets (PUT semantics)."""
-    core.require_writable_resource_group(state, sub, rg)
-    location = core.require_location(body)
-    existing = find_vnet(state, vnet_id(sub, rg, name))
-    _same_location(existing, location, rg)
-    the_id = existing["id"] if existing else vnet_id(sub, rg, name)
+    existing, location, the_id = _replacing(state, VNET, sub, rg, vnet_id(sub, rg, name), body)
     props = _properties(body)
     etag = core.new_etag()
-    doc: dict[str, Any] = {"name": existing["name"] if existing else name, "id": the_id, "etag": etag,
-                           "type": VNET_TYPE, "location": location}
-    tags = _tags(body)
-    if tags is not None:
-        doc["tags"] = tags
-    doc["properties"] = {
-        "provisioningState": "Updating",
-        "resourceGuid": existing["properties"]["resourceGuid"] if existing else str(uuid.uuid4()),
+    doc = _parent_doc(existing, name, the_id, etag, VNET_TYPE, location, body)
+    doc["properties"].update({
         "addressSpace": {"addressPrefixes": _address_space(props, the_id)},
         "subnets": [],
         "virtualNetworkPeerings": [],
         "enableDdosProtection": bool(props.get("enableDdosProtection", False)),
-    }
+    })
     if isinstance(props.get("dhcpOptions"), dict):
         doc["properties"]["dhcpOptions"] = props["dhcpOptions"]
     given = props.get("subnets") or []
@@ -616,11 +604,7 @@ def put_vnet(state: EmulatorState, sub: str, rg: str, name: str, body: dict[str,
             raise _missing("name", "properties.subnets")
         subnets = doc["properties"]["subnets"]
         subnets.append(build_subnet(state, doc, raw["name"], raw, subnets, etag))
-    op = _start(state, PROVISIONED, VNET, doc)
-    doc["_op"] = op
-    for child in _children(doc):
-        child["_op"] = op
-    _store(state, VNET, doc)
+    op = _store_provisioning(state, VNET, doc)
     return Change(strip(doc), existing is None, op, location)
 
 
@@ -632,22 +616,11 @@ def begin_delete_vnet(state: EmulatorState, sub: str, rg: str, name: str) -> Cha
 
 def _vnet_for_child(state: EmulatorState, sub: str, rg: str, vnet: str, action: str,
                     *, write: bool = False) -> dict[str, Any]:
-    if write:
-        core.require_writable_resource_group(state, sub, rg)
-    else:
-        core.require_resource_group(state, sub, rg)
-    doc = find_vnet(state, vnet_id(sub, rg, vnet))
-    if doc is None:
-        raise core.parent_not_found(action, SUBNET_TYPE, vnet_id(sub, rg, vnet))
-    return doc
+    return core.require_parent(state, VNET, SUBNET_TYPE, sub, rg, vnet_id(sub, rg, vnet), action, write=write)
 
 
 def get_subnet(state: EmulatorState, sub: str, rg: str, vnet: str, name: str) -> dict[str, Any]:
-    doc = _vnet_for_child(state, sub, rg, vnet, "read")
-    subnet = _find_child(doc, "subnets", name)
-    if subnet is None:
-        raise core.not_found(VNET_TYPE, f"{doc['name']}/subnets/{name}", rg)
-    return subnet
+    return _require_child(_vnet_for_child(state, sub, rg, vnet, "read"), VNET_TYPE, "subnets", name, rg)
 
 
 def list_subnets(state: EmulatorState, sub: str, rg: str, vnet: str) -> list[dict[str, Any]]:
@@ -658,23 +631,13 @@ def put_subnet(state: EmulatorState, sub: str, rg: str, vnet: str, name: str, bo
     """Create or replace one subnet; `networkSecurityGroup: {id}` associates an NSG (by id, same region)."""
     doc = _vnet_for_child(state, sub, rg, vnet, "write", write=True)
     existing = _find_child(doc, "subnets", name)
-    subnets = doc["properties"]["subnets"]
-    subnet = build_subnet(state, doc, existing["name"] if existing else name, body, subnets, doc["etag"])
-    op = _start(state, PROVISIONED, VNET, doc, "subnets", subnet["name"])
-    subnet["_op"] = op
-    if existing is not None:
-        subnets[subnets.index(existing)] = subnet
-    else:
-        subnets.append(subnet)
-    _retag(doc)
-    _store(state, VNET, doc)
-    return Change(strip(subnet), existing is None, op, doc["location"])
+    subnet = build_subnet(state, doc, existing["name"] if existing else name, body, doc["properties"]["subnets"],
+                          doc["etag"])
+    return _put_child(state, VNET, doc, "subnets", subnet, existing)
 
 
 def begin_delete_subnet(state: EmulatorState, sub: str, rg: str, vnet: str, name: str) -> Change | None:
-    doc = _vnet_for_child(state, sub, rg, vnet, "delete")
-    subnet = _find_child(doc, "subnets", name)
-    return None if subnet is None else _begin_delete(state, VNET, doc, "subnets", subnet)
+    return _begin_delete_child(state, VNET, _vnet_for_child(state, sub, rg, vnet, "delete"), "subnets", name)
 
 
 # -- operation completions --------------------------------------------------------------------------------------------
@@ -701,7 +664,7 @@ def _provisioned(state: EmulatorState, op: dict[str, Any]) -> None:
             res["properties"]["provisioningState"] = "Succeeded"
             del res["_op"]
     _retag(doc)
-    _store(state, op["_args"]["kind"], doc)
+    core.save_resource(state, op["_args"]["kind"], doc)
 
 
 @core.register_completion(REMOVED)
@@ -717,7 +680,7 @@ def _removed(state: EmulatorState, op: dict[str, Any]) -> None:
     collection = doc["properties"][op["_args"]["collection"]]
     collection.remove(target)
     _retag(doc)
-    _store(state, kind, doc)
+    core.save_resource(state, kind, doc)
 
 
 # -- questions other providers ask ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from provision.emulator import wire
 from provision.emulator.app import emulator_of
 from provision.emulator.services.arm import core
 from provision.emulator.services.arm.network import models
+from provision.emulator.state import EmulatorState
 
 SUB = "/subscriptions/{subscription}"
 PROVIDER = SUB + "/resourceGroups/{rg}/providers/Microsoft.Network"
@@ -62,169 +63,93 @@ def _listing(items: list[dict]):
     return wire.json_response({"value": items})
 
 
-# -- network security groups ----------------------------------------------------------------------------------------
-async def list_all_nsgs(request: Request):
-    core.authenticate(request)
-    state = emulator_of(request)
-    return _listing([models.render_nsg(state, d) for d in models.list_nsgs(state, *_params(request, "subscription"))])
+# -- handlers: one shape per verb, for parents (NSGs, virtual networks) and children (rules, subnets) alike ------
+# `names` are the path parameters the model function takes after the state, in order.
+NSG_NAMES = ("subscription", "rg", "nsg")
+RULE_NAMES = (*NSG_NAMES, "rule")
+VNET_NAMES = ("subscription", "rg", "vnet")
+SUBNET_NAMES = (*VNET_NAMES, "subnet")
 
 
-async def list_nsgs(request: Request):
-    core.authenticate(request)
-    state = emulator_of(request)
-    docs = models.list_nsgs(state, *_params(request, "subscription", "rg"))
-    return _listing([models.render_nsg(state, d) for d in docs])
+def _plain(state: EmulatorState, doc: dict) -> dict:
+    return models.strip(doc)
 
 
-async def get_nsg(request: Request):
-    core.authenticate(request)
-    state = emulator_of(request)
-    return _resource(models.render_nsg(state, models.get_nsg(state, *_params(request, "subscription", "rg", "nsg"))))
+def _list_handler(list_fn, names: tuple[str, ...], render=_plain, **kw):
+    async def handler(request: Request):
+        core.authenticate(request)
+        state = emulator_of(request)
+        return _listing([render(state, d) for d in list_fn(state, *_params(request, *names), **kw)])
+    return handler
 
 
-async def put_nsg(request: Request):
-    core.authenticate(request)
-    body = await core.read_body(request)
-    change = models.put_nsg(emulator_of(request), *_params(request, "subscription", "rg", "nsg"), body)
-    return _accepted_write(request, change, notify=True)
+def _get_handler(get_fn, names: tuple[str, ...], render=_plain, **kw):
+    async def handler(request: Request):
+        core.authenticate(request)
+        state = emulator_of(request)
+        return _resource(render(state, get_fn(state, *_params(request, *names), **kw)))
+    return handler
 
 
-async def patch_nsg(request: Request):
-    core.authenticate(request)
-    body = await core.read_body(request)
-    state = emulator_of(request)
-    doc = models.get_nsg(state, *_params(request, "subscription", "rg", "nsg"))
-    return _resource(models.render_nsg(state, models.patch_tags(state, models.NSG, doc, body)))
+def _put_handler(put_fn, names: tuple[str, ...], *, notify: bool = False):
+    async def handler(request: Request):
+        core.authenticate(request)
+        body = await core.read_body(request)
+        change = put_fn(emulator_of(request), *_params(request, *names), body)
+        return _accepted_write(request, change, notify=notify)
+    return handler
 
 
-async def delete_nsg(request: Request):
-    core.authenticate(request)
-    return _accepted_delete(request, models.begin_delete_nsg(emulator_of(request),
-                                                             *_params(request, "subscription", "rg", "nsg")))
+def _patch_handler(get_fn, kind: str, names: tuple[str, ...], render=_plain):
+    """`update_tags`."""
+    async def handler(request: Request):
+        core.authenticate(request)
+        body = await core.read_body(request)
+        state = emulator_of(request)
+        doc = get_fn(state, *_params(request, *names))
+        return _resource(render(state, models.patch_tags(state, kind, doc, body)))
+    return handler
 
 
-# -- security rules and default rules ---------------------------------------------------------------------------------
-async def list_rules(request: Request):
-    core.authenticate(request)
-    rules = models.list_rules(emulator_of(request), *_params(request, "subscription", "rg", "nsg"))
-    return _listing(models.strip(rules))
+def _delete_handler(begin_delete_fn, names: tuple[str, ...]):
+    async def handler(request: Request):
+        core.authenticate(request)
+        return _accepted_delete(request, begin_delete_fn(emulator_of(request), *_params(request, *names)))
+    return handler
 
 
-async def get_rule(request: Request):
-    core.authenticate(request)
-    return _resource(models.strip(models.get_rule(emulator_of(request),
-                                                  *_params(request, "subscription", "rg", "nsg", "rule"))))
+# -- network security groups, security rules and default rules ----------------------------------------------------
+list_all_nsgs = _list_handler(models.list_nsgs, ("subscription",), models.render_nsg)
+list_nsgs = _list_handler(models.list_nsgs, ("subscription", "rg"), models.render_nsg)
+get_nsg = _get_handler(models.get_nsg, NSG_NAMES, models.render_nsg)
+put_nsg = _put_handler(models.put_nsg, NSG_NAMES, notify=True)
+patch_nsg = _patch_handler(models.get_nsg, models.NSG, NSG_NAMES, models.render_nsg)
+delete_nsg = _delete_handler(models.begin_delete_nsg, NSG_NAMES)
+list_rules = _list_handler(models.list_rules, NSG_NAMES)
+get_rule = _get_handler(models.get_rule, RULE_NAMES)
+put_rule = _put_handler(models.put_rule, RULE_NAMES)
+delete_rule = _delete_handler(models.begin_delete_rule, RULE_NAMES)
+list_default_rules = _list_handler(models.list_rules, NSG_NAMES, collection="defaultSecurityRules")
+get_default_rule = _get_handler(models.get_rule, RULE_NAMES, collection="defaultSecurityRules")
 
-
-async def put_rule(request: Request):
-    core.authenticate(request)
-    body = await core.read_body(request)
-    change = models.put_rule(emulator_of(request), *_params(request, "subscription", "rg", "nsg", "rule"), body)
-    return _accepted_write(request, change)
-
-
-async def delete_rule(request: Request):
-    core.authenticate(request)
-    return _accepted_delete(request, models.begin_delete_rule(emulator_of(request),
-                                                              *_params(request, "subscription", "rg", "nsg", "rule")))
-
-
-async def list_default_rules(request: Request):
-    core.authenticate(request)
-    rules = models.list_rules(emulator_of(request), *_params(request, "subscription", "rg", "nsg"),
-                              collection="defaultSecurityRules")
-    return _listing(models.strip(rules))
-
-
-async def get_default_rule(request: Request):
-    core.authenticate(request)
-    rule = models.get_rule(emulator_of(request), *_params(request, "subscription", "rg", "nsg", "rule"),
-                           collection="defaultSecurityRules")
-    return _resource(models.strip(rule))
-
-
-# -- virtual networks and subnets -------------------------------------------------------------------------------------
-async def list_all_vnets(request: Request):
-    core.authenticate(request)
-    return _listing(models.strip(models.list_vnets(emulator_of(request), *_params(request, "subscription"))))
-
-
-async def list_vnets(request: Request):
-    core.authenticate(request)
-    return _listing(models.strip(models.list_vnets(emulator_of(request), *_params(request, "subscription", "rg"))))
-
-
-async def get_vnet(request: Request):
-    core.authenticate(request)
-    return _resource(models.strip(models.get_vnet(emulator_of(request),
-                                                  *_params(request, "subscription", "rg", "vnet"))))
-
-
-async def put_vnet(request: Request):
-    core.authenticate(request)
-    body = await core.read_body(request)
-    change = models.put_vnet(emulator_of(request), *_params(request, "subscription", "rg", "vnet"), body)
-    return _accepted_write(request, change, notify=True)
-
-
-async def patch_vnet(request: Request):
-    core.authenticate(request)
-    body = await core.read_body(request)
-    state = emulator_of(request)
-    doc = models.get_vnet(state, *_params(request, "subscription", "rg", "vnet"))
-    return _resource(models.strip(models.patch_tags(state, models.VNET, doc, body)))
-
-
-async def delete_vnet(request: Request):
-    core.authenticate(request)
-    return _accepted_delete(request, models.begin_delete_vnet(emulator_of(request),
-                                                              *_params(request, "subscription", "rg", "vnet")))
-
-
-async def list_subnets(request: Request):
-    core.authenticate(request)
-    subnets = models.list_subnets(emulator_of(request), *_params(request, "subscription", "rg", "vnet"))
-    return _listing(models.strip(subnets))
-
-
-async def get_subnet(request: Request):
-    core.authenticate(request)
-    return _resource(models.strip(models.get_subnet(emulator_of(request),
-                                                    *_params(request, "subscription", "rg", "vnet", "subnet"))))
-
-
-async def put_subnet(request: Request):
-    core.authenticate(request)
-    body = await core.read_body(request)
-    change = models.put_subnet(emulator_of(request), *_params(request, "subscription", "rg", "vnet", "subnet"), body)
-    return _accepted_write(request, change)
-
-
-async def delete_subnet(request: Request):
-    core.authenticate(request)
-    change = models.begin_delete_subnet(emulator_of(request),
-                                        *_params(request, "subscription", "rg", "vnet", "subnet"))
-    return _accepted_delete(request, change)
-
-
-# -- operation polling ------------------------------------------------------------------------------------------------
-async def operation_status(request: Request):
-    """Azure-AsyncOperation poll: {"status": "InProgress" | "Succeeded" | "Failed", "error"?}."""
-    core.authenticate(request)
-    return core.operation_status_response(request, request.path_params["operation"])
-
-
-async def operation_result(request: Request):
-    """Location poll: 202 while running, 200 when done."""
-    core.authenticate(request)
-    return core.operation_result_response(request, request.path_params["operation"])
+# -- virtual networks and subnets -----------------------------------------------------------------------------------
+list_all_vnets = _list_handler(models.list_vnets, ("subscription",))
+list_vnets = _list_handler(models.list_vnets, ("subscription", "rg"))
+get_vnet = _get_handler(models.get_vnet, VNET_NAMES)
+put_vnet = _put_handler(models.put_vnet, VNET_NAMES, notify=True)
+patch_vnet = _patch_handler(models.get_vnet, models.VNET, VNET_NAMES)
+delete_vnet = _delete_handler(models.begin_delete_vnet, VNET_NAMES)
+list_subnets = _list_handler(models.list_subnets, VNET_NAMES)
+get_subnet = _get_handler(models.get_subnet, SUBNET_NAMES)
+put_subnet = _put_handler(models.put_subnet, SUBNET_NAMES)
+delete_subnet = _delete_handler(models.begin_delete_subnet, SUBNET_NAMES)
 
 
 def routes() -> list:
     r = core.route
     return [
-        r(OPERATIONS + "/operations/{operation}", operation_status, ["GET"]),
-        r(OPERATIONS + "/operationResults/{operation}", operation_result, ["GET"]),
+        r(OPERATIONS + "/operations/{operation}", core.operation_status_handler, ["GET"]),
+        r(OPERATIONS + "/operationResults/{operation}", core.operation_result_handler, ["GET"]),
         r(SUB + "/providers/Microsoft.Network/networkSecurityGroups", list_all_nsgs, ["GET"]),
         r(SUB + "/providers/Microsoft.Network/virtualNetworks", list_all_vnets, ["GET"]),
         r(NSGS, list_nsgs, ["GET"]),

@@ -120,12 +120,6 @@ async def group_resources(request: Request):
     return wire.json_response({"value": models.resources_in_group(state, sub, rg)})
 
 
-async def operation_result(request: Request):
-    """The Location poll of a group deletion: 202 while running, 200 when the group is gone."""
-    core.authenticate(request)
-    return core.operation_result_response(request, request.path_params["operation"])
-
-
 def routes() -> list:
     r = core.route
     return [
@@ -135,7 +129,7 @@ def routes() -> list:
         r(SUB + "/providers/{namespace}", get_provider, ["GET"]),
         r(SUB + "/providers/{namespace}/register", register_provider, ["POST"]),
         r("/providers/{namespace}", get_tenant_provider, ["GET"]),
-        r(SUB + "/operationresults/{operation}", operation_result, ["GET"]),
+        r(SUB + "/operationresults/{operation}", core.operation_result_handler, ["GET"]),  # a group deletion
         r(SUB + "/resourcegroups", list_groups, ["GET"]),
         r(GROUP, put_group, ["PUT"]),
         r(GROUP, patch_group, ["PATCH"]),

@@ -202,18 +202,11 @@ def find_account(state: EmulatorState, sub: str, rg: str, name: str) -> dict[str
 
 
 def get_account(state: EmulatorState, sub: str, rg: str, name: str) -> dict[str, Any]:
-    core.require_resource_group(state, sub, rg)
-    doc = find_account(state, sub, rg, name)
-    if doc is None:
-        raise core.not_found(ACCOUNT_TYPE, name, rg)
-    return doc
+    return core.require_resource(state, ACCOUNT, ACCOUNT_TYPE, sub, rg, name, account_id(sub, rg, name))
 
 
 def list_accounts(state: EmulatorState, sub: str, rg: str | None = None) -> list[dict[str, Any]]:
-    if rg is not None:
-        core.require_resource_group(state, sub, rg)
-        return state.store.list(ACCOUNT, scope=core.scope_of_rg(sub, rg))
-    return state.store.list(ACCOUNT, scope_prefix=f"/subscriptions/{sub}/".lower())
+    return core.list_resources(state, ACCOUNT, sub, rg)
 
 
 def put_account(state: EmulatorState, sub: str, rg: str, name: str,
@@ -229,10 +222,7 @@ def put_account(state: EmulatorState, sub: str, rg: str, name: str,
     the_id = existing["id"] if existing else account_id(sub, rg, name)
     _claim_name(state, sub, the_id, name)
     if existing is not None:
-        if existing["location"] != location:
-            raise ArmError(f"The resource '{existing['name']}' already exists in location '{existing['location']}' "
-                           f"in resource group '{rg}'. A resource with the same name cannot be created in location "
-                           f"'{location}'. Please select a new resource name.", code="InvalidResourceLocation")
+        core.require_same_location(existing, location, rg)
         return update_account(state, existing, {**body, "sku": sku, "kind": kind}), None
     doc = _new_account(the_id, name, location, sku, kind, body)
     op = core.start_operation(state, duration=state.timing.lro_seconds, completion=CREATED, args={"id": the_id})
@@ -251,8 +241,7 @@ def update_account(state: EmulatorState, doc: dict[str, Any], body: dict[str, An
     if isinstance(body.get("properties"), dict):
         _apply_settable(doc["properties"], body["properties"])
     _geo(doc)
-    sub, rg = doc["id"].split("/")[2], doc["id"].split("/")[4]
-    core.put_resource(state, ACCOUNT, doc, sub, rg)
+    core.save_resource(state, ACCOUNT, doc)
     return doc
 
 
@@ -261,8 +250,7 @@ def _created(state: EmulatorState, op: dict[str, Any]) -> None:
     doc = core.get_resource(state, ACCOUNT, op["_args"]["id"])
     if doc is not None and doc["properties"]["provisioningState"] == "Creating":
         doc["properties"]["provisioningState"] = "Succeeded"
-        sub, rg = doc["id"].split("/")[2], doc["id"].split("/")[4]
-        core.put_resource(state, ACCOUNT, doc, sub, rg)
+        core.save_resource(state, ACCOUNT, doc)
 
 
 def created_account_id(state: EmulatorState, op_id: str) -> str | None:
@@ -336,12 +324,10 @@ def _check_container_name(name: str) -> None:
         raise _container_error("The specifed resource name contains invalid characters.")
 
 
-def _account_for_container(state: EmulatorState, sub: str, rg: str, account: str, action: str) -> dict[str, Any]:
-    core.require_resource_group(state, sub, rg)
-    doc = find_account(state, sub, rg, account)
-    if doc is None:
-        raise core.parent_not_found(action, CONTAINER_TYPE, account_id(sub, rg, account))
-    return doc
+def _account_for_container(state: EmulatorState, sub: str, rg: str, account: str, action: str,
+                           *, write: bool = False) -> dict[str, Any]:
+    return core.require_parent(state, ACCOUNT, CONTAINER_TYPE, sub, rg, account_id(sub, rg, account), action,
+                               write=write)
 
 
 def container_id(account_doc: dict[str, Any], name: str) -> str:
@@ -355,8 +341,7 @@ def _container_etag() -> str:
 def put_container(state: EmulatorState, sub: str, rg: str, account: str, name: str,
                   body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """Create (True) or update (False) a blob container."""
-    core.require_writable_resource_group(state, sub, rg)
-    acct = _account_for_container(state, sub, rg, account, "write")
+    acct = _account_for_container(state, sub, rg, account, "write", write=True)
     _check_container_name(name)
     given = body.get("properties") if isinstance(body.get("properties"), dict) else {}
     access = {"none": "None", "blob": "Blob", "container": "Container"}.get(str(given.get("publicAccess", "None"))
