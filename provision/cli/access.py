@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-from provision.cli.env import Runner, command, emit, spec_options
+from provision.cli.env import run_async, Runner, command, emit, spec_options
 from provision.errors import InvalidInput
 
 credential_option = click.option(
@@ -91,7 +90,7 @@ def grant(client: str | None, **params: Any) -> None:
     else:
         requests = [_request(x, client)]
     ctx = r.context()
-    results = asyncio.run(lib.grant(ctx, requests, days=x["days"], out=Path(x["out"]) if x.get("out") else None,
+    results = run_async(lib.grant(ctx, requests, days=x["days"], out=Path(x["out"]) if x.get("out") else None,
                                     fmt=x["fmt"]))
     failed = [res for res in results if res.status != "ok"]
     emit(r, {"clients": [res.as_dict() for res in results],
@@ -115,7 +114,7 @@ def revoke(client: str | None, **params: Any) -> None:
     r = Runner(params)
     req = _request({**r.extra, "credential": "none"}, client)
     ctx = r.context()
-    res = asyncio.run(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
+    res = run_async(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
     emit(r, res.as_dict(), lambda: click.echo(f"{res.name}: {', '.join(res.wrote) or 'was not a member'}"))
 
 
@@ -128,7 +127,7 @@ def list_(**params: Any) -> None:
 
     r = Runner(params)
     ctx = r.context()
-    rows = asyncio.run(lib.list_members(ctx))
+    rows = run_async(lib.list_members(ctx))
 
     def text() -> None:
         if not rows:
@@ -158,7 +157,7 @@ def check(client: str | None, **params: Any) -> None:
     r = Runner(params)
     req = _request({**r.extra, "credential": "none"}, client)
     ctx = r.context()
-    result = asyncio.run(lib.check(ctx, req))
+    result = run_async(lib.check(ctx, req))
     if r.extra.get("live"):
         result["live"] = _live(ctx, req, r.extra.get("client_config"))
     ok = result["member"] and result.get("live", {}).get("ok", True)
@@ -208,6 +207,6 @@ def rotate(client: str | None, **params: Any) -> None:
     r = Runner(params)
     req = _request(r.extra, client)
     ctx = r.context()
-    res = asyncio.run(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
+    res = run_async(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
                                  out=Path(r.extra["out"]) if r.extra.get("out") else None, fmt=r.extra["fmt"]))
     emit(r, res.as_dict(), lambda: _print_results([res]))

@@ -7,7 +7,6 @@ the context, and calls the library (provision.engine / provision.resources). Out
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -20,6 +19,13 @@ import click
 
 from provision import spec as specmod
 from provision.errors import EXIT_CHANGES, EXIT_USAGE, InvalidInput, ProvisionError
+
+
+def run_async(coro: Any) -> Any:
+    """Run a coroutine; asyncio is imported here so `--help` does not pay for it."""
+    import asyncio
+
+    return asyncio.run(coro)
 
 
 # -- shared options -------------------------------------------------------------------------------------------------
@@ -179,7 +185,7 @@ def plan(**params: Any) -> None:
     async def run() -> Any:
         return await engine.plan(ctx)
 
-    _, changes = asyncio.run(run())
+    _, changes = run_async(run())
     emit(r, {"changes": [c.as_dict() for c in changes], "summary": _summary(changes)},
          lambda: print_plan(changes))
     if r.extra.get("detailed_exitcode") and any(c.writes for c in changes):
@@ -211,7 +217,7 @@ def up(**params: Any) -> None:
         out = await engine.apply(ctx, actual, changes, wait=r.extra.get("wait", True))
         return changes, out
 
-    changes, out = asyncio.run(run())
+    changes, out = run_async(run())
     smoke_result = None
     if r.extra.get("smoke") and out.get("endpoint"):
         smoke_result = _run_smoke(ctx, out, r)
@@ -251,7 +257,7 @@ def status(**params: Any) -> None:
     ctx = r.context()
     from provision import engine
 
-    actual, changes = asyncio.run(engine.plan(ctx))
+    actual, changes = run_async(engine.plan(ctx))
     rows = []
     for c in changes:
         state = {"create": "missing", "noop": "ok", "update": "drift", "wait": "deploying"}.get(c.action, c.action)
@@ -281,7 +287,7 @@ def endpoint(**params: Any) -> None:
     ctx = r.context()
     from provision import engine
 
-    out = asyncio.run(engine.current_outputs(ctx))
+    out = run_async(engine.current_outputs(ctx))
     doc = engine.endpoint_document(out)
     if r.extra.get("show_secret"):
         try:
@@ -321,7 +327,7 @@ def down(**params: Any) -> None:
                       abort=True)
     from provision import engine
 
-    done = asyncio.run(engine.destroy(ctx))
+    done = run_async(engine.destroy(ctx))
     emit(r, {"deleted": [c.as_dict() for c in done]},
          lambda: [click.echo(f"  - {c.resource:<24} {c.name} {c.note}") for c in done] or click.echo(
              "nothing to delete"))

@@ -3,13 +3,12 @@ network open, storage ensure, cluster deploy. Each converges exactly like `up` d
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import click
 
-from provision.cli.env import Runner, command, emit, print_plan, spec_options
+from provision.cli.env import run_async, Runner, command, emit, print_plan, spec_options
 from provision.errors import ProvisionError
 
 
@@ -20,7 +19,7 @@ def _run(r: Runner, work: Any) -> tuple[list[Any], dict[str, Any]]:
         changes, result = await work(ctx)
         return changes, result
 
-    changes, result = asyncio.run(go())
+    changes, result = run_async(go())
     emit(r, {"changes": [c.as_dict() for c in changes], "result": result},
          lambda: (print_plan(changes), click.echo(json.dumps(result, indent=2, default=str))))
     return changes, result
