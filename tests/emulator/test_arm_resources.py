@@ -10,6 +10,8 @@ import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from provision.emulator.state import EmulatorState
+
 API = "2021-04-01"
 
 
@@ -172,3 +174,50 @@ def test_subscriptions_and_providers(resources, arm, emulator):
     with pytest.raises(HttpResponseError) as e:
         resources.providers.get("Microsoft.Nothing")
     assert e.value.status_code == 404 and e.value.error.code == "InvalidResourceNamespace"
+
+
+# -- providers' group-deletion cleanups (on the models: the emulator under test runs in another process) ---------
+def test_group_deletion_runs_cleanups_before_the_contents_go(tmp_path):
+    from provision.emulator.config import Timing
+    from provision.emulator.services.arm import core
+    from provision.emulator.services.arm.resources import models
+
+    state = EmulatorState(tmp_path, Timing(lro_seconds=0))
+    sub = state.boot.subscription_id
+    seen: list[tuple[str, str, list[str]]] = []
+
+    def cleanup(st, s: str, rg: str) -> None:
+        # Still readable: what the provider kept in the group.
+        seen.append((s, rg, [d["name"] for d in st.store.list("test:thing", scope=core.scope_of_rg(s, rg))]))
+
+    try:
+        models.on_group_deleted("test.cleanup")(cleanup)
+        models.on_group_deleted("test.cleanup")(cleanup)  # the same name again replaces, never runs twice
+        for rg in ("rg", "rg2"):
+            models.put_group(state, sub, rg, {"location": "westus"})
+            doc = {"id": f"{core.rg_id(sub, rg)}/providers/Test/things/t-{rg}", "name": f"t-{rg}", "type": "Test"}
+            core.put_resource(state, "test:thing", doc, sub, rg)
+        models.begin_delete_group(state, sub, "rg")
+        assert seen == []  # only when the deletion comes due
+        core.settle(state)
+        assert seen == [(sub, "rg", ["t-rg"])]
+        assert models.find_group(state, sub, "rg") is None
+        assert state.store.list("test:thing", scope=core.scope_of_rg(sub, "rg")) == []
+        assert [d["name"] for d in state.store.list("test:thing", scope=core.scope_of_rg(sub, "rg2"))] == ["t-rg2"]
+
+        # A cleanup that fails leaves the group (and its contents) as they were; the next settle tries again.
+        def failing(st, s: str, rg: str) -> None:
+            raise RuntimeError("cleanup failed")
+
+        models.on_group_deleted("test.cleanup")(failing)
+        models.begin_delete_group(state, sub, "rg2")
+        with pytest.raises(RuntimeError):
+            core.settle(state)
+        assert models.find_group(state, sub, "rg2")["properties"]["provisioningState"] == "Deleting"
+        assert len(state.store.list("test:thing", scope=core.scope_of_rg(sub, "rg2"))) == 1
+        models.on_group_deleted("test.cleanup")(cleanup)
+        core.settle(state)
+        assert seen[-1] == (sub, "rg2", ["t-rg2"]) and models.find_group(state, sub, "rg2") is None
+    finally:
+        models._group_cleanups.pop("test.cleanup", None)
+        state.store.close()

@@ -200,6 +200,42 @@ def test_delete_topic_extension_and_cluster_delete_removes_the_data(azure, world
     assert again.call("GET", "/metadata/topics").json() == {"topics": []}
 
 
+
+def _proxy_rows(emulator) -> dict[str, int]:
+    """Rows per clusterId in the REST proxy's tables, read from the emulator's SQLite file (the data plane cannot
+    show data of a cluster that no longer exists)."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{Path(emulator.data_dir) / 'state.sqlite3'}?mode=ro", uri=True)
+    try:
+        counts: dict[str, int] = {}
+        for table in ("kafka_topics", "kafka_records"):
+            for cluster_id, n in db.execute(f"SELECT cluster_id, COUNT(*) FROM {table} GROUP BY cluster_id"):
+                counts[cluster_id] = counts.get(cluster_id, 0) + n
+        return counts
+    finally:
+        db.close()
+
+
+def test_resource_group_delete_removes_its_clusters_proxy_data_at_once(azure, world, proxy):
+    """No cluster delete, no later cluster create: the group's deletion alone removes the data."""
+    other = World(azure, rg="rg2", storage_name="hdistore2")
+    kept = running_cluster(azure, other, "kafka2")
+    time.sleep(0.3)
+    for p in (proxy, kept):
+        p.create_topic("orders")
+        assert p.call("POST", "/producer/topics/orders", json={"records": SAMPLE_RECORDS}).status_code == 200
+    gone_id = azure.hdi.clusters.get(world.rg, "kafka1").properties.cluster_id
+    kept_id = azure.hdi.clusters.get(other.rg, "kafka2").properties.cluster_id
+    assert _proxy_rows(azure.emulator) == {gone_id: 1 + len(SAMPLE_RECORDS), kept_id: 1 + len(SAMPLE_RECORDS)}
+
+    azure.resources.resource_groups.begin_delete(world.rg).result()
+    assert _proxy_rows(azure.emulator) == {kept_id: 1 + len(SAMPLE_RECORDS)}
+    assert proxy.call("GET", "/metadata/topics").status_code == 404
+    assert [r["value"] for r in kept.consume_all("orders", count=10)] == [s["value"] for s in SAMPLE_RECORDS]
+    kept.close()
+
+
 # -- access -----------------------------------------------------------------------------------------------------
 def _signed(emulator, **claims: Any) -> str:
     """A token signed with the emulator's own key (read from its data directory), for lifetimes and tenants a

@@ -215,17 +215,8 @@ def delete_topic(state: EmulatorState, cluster_id: str, name: str) -> None:
         store.execute("DELETE FROM kafka_topics WHERE cluster_id=? AND name=?", (cluster_id, name))
 
 
-def keep_only(state: EmulatorState, cluster_ids: list[str]) -> None:
-    """Drop the data of clusters that no longer exist — those that went with their resource group, whose deletion
-    does not pass through the cluster's own delete."""
-    store = _store(state)
-    marks = ",".join("?" * len(cluster_ids)) or "''"
-    with store.transaction():
-        for table in ("kafka_records", "kafka_topics"):
-            store.execute(f"DELETE FROM {table} WHERE cluster_id NOT IN ({marks})", tuple(cluster_ids))
-
-
 def purge_cluster(state: EmulatorState, cluster_id: str) -> None:
+    """Drop a cluster's topics and records: when the cluster is deleted, or its resource group is."""
     store = _store(state)
     with store.transaction():
         store.execute("DELETE FROM kafka_records WHERE cluster_id=?", (cluster_id,))

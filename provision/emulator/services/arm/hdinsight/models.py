@@ -33,6 +33,7 @@ from typing import Any
 from provision.emulator.services.arm import core
 from provision.emulator.services.arm.hdinsight import catalog
 from provision.emulator.services.arm.hdinsight import validation as v
+from provision.emulator.services.arm.resources import models as resource_groups
 from provision.emulator.services.kafkarest import models as kafka
 from provision.emulator.state import EmulatorState
 
@@ -191,7 +192,6 @@ def fingerprint(body: dict[str, Any]) -> dict[str, Any]:
 
 # -- create / delete operations ---------------------------------------------------------------------------------
 def start_create(state: EmulatorState, doc: dict[str, Any], failure: v.Failure | None, sub: str, rg: str) -> None:
-    kafka.keep_only(state, [c["properties"]["clusterId"] for c in all_clusters(state)])
     total = float(state.timing.cluster_create_seconds)
     duration = total * (failure.at if failure else 1.0)
     op = core.start_operation(state, duration=duration, completion=CREATE, args={"id": core.key(doc["id"])},
@@ -266,6 +266,14 @@ def start_delete(state: EmulatorState, doc: dict[str, Any]) -> str:
 def _finish_delete(state: EmulatorState, op: dict[str, Any]) -> None:
     state.store.delete(KIND, op["_args"]["id"])
     kafka.purge_cluster(state, op["_args"]["clusterId"])  # the REST proxy's topics and records go with it
+
+
+@resource_groups.on_group_deleted("hdinsight.clusters")
+def _group_deleted(state: EmulatorState, sub: str, rg: str) -> None:
+    """A resource group's deletion came due: its clusters' REST proxy data goes now (the cluster documents go
+    with the group's other documents right after this)."""
+    for cluster in clusters_in(state, sub, rg):
+        kafka.purge_cluster(state, cluster["properties"]["clusterId"])
 
 
 def operation_of(state: EmulatorState, op_id: str) -> dict[str, Any] | None:

@@ -3,6 +3,9 @@
 Resource groups are documents of kind `arm:resourceGroup` keyed by the lower-cased id, scoped to the subscription;
 everything a provider creates inside a group is scoped to the group's id (or below it), so deleting the group is
 one `core.delete_under`. Deletion is a long-running operation: the group reads "Deleting" until it comes due.
+
+Providers that keep data outside the document table (the Kafka REST proxy's own tables, keyed by cluster) register
+a cleanup with `on_group_deleted`; it runs when a group's deletion comes due, before the group's documents go.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import base64
 import json
 import re
 import uuid
-from typing import Any
+from typing import Any, Callable
 
 from provision.emulator.services.arm import core
 from provision.emulator.state import EmulatorState
@@ -59,6 +62,26 @@ PROVIDERS: dict[str, dict[str, list[str]]] = {
         "locations/azureasyncoperations": ["2024-08-01-preview", "2021-06-01"],
     },
 }
+
+
+# -- group-deletion cleanups ------------------------------------------------------------------------------------
+GroupCleanup = Callable[[EmulatorState, str, str], None]
+_group_cleanups: dict[str, GroupCleanup] = {}
+
+
+def on_group_deleted(name: str) -> Callable[[GroupCleanup], GroupCleanup]:
+    """Register `fn(state, subscription, resource_group)` under `name` (a second registration under the same name
+    replaces the first, so re-importing a module does not run a cleanup twice).
+
+    It is called when a group's deletion comes due, inside the same transaction as the removal and *before* the
+    documents scoped to the group are deleted — so it can still read what its provider kept there (e.g. which
+    clusters the group held) and remove data that lives outside the document table. A cleanup that raises rolls
+    the whole deletion back (the request that was settling fails) and the next settle tries again."""
+    def deco(fn: GroupCleanup) -> GroupCleanup:
+        _group_cleanups[name] = fn
+        return fn
+
+    return deco
 
 
 # -- subscriptions and providers ----------------------------------------------------------------------------------
@@ -221,7 +244,9 @@ def begin_delete_group(state: EmulatorState, sub: str, rg: str) -> str:
 
 @core.register_completion(DELETE_COMPLETION)
 def _finish_delete(state: EmulatorState, op: dict[str, Any]) -> None:
-    """The deletion came due: remove everything scoped to the group, then the group."""
+    """The deletion came due: run the providers' cleanups, remove everything scoped to the group, then the group."""
     sub, rg = op["_args"]["subscription"], op["_args"]["resourceGroup"]
+    for cleanup in list(_group_cleanups.values()):
+        cleanup(state, sub, rg)
     core.delete_under(state, core.scope_of_rg(sub, rg))
     state.store.delete(RESOURCE_GROUP, _group_key(sub, rg))
