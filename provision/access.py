@@ -91,7 +91,7 @@ def validate_request(req: ClientRequest, where: str) -> None:
                            f"service principal; pass the app id instead")
 
 
-def parse_bulk(path: str | Path) -> list[ClientRequest]:
+def parse_bulk(path: str | Path, default_credential: str = "secret") -> list[ClientRequest]:
     """A CSV with a header row or a JSON list of objects; keys: name, and optionally app_id, credential (and
     sp_object_id, federated_subject, federated_issuer). Every row is checked before anything is written."""
     p = Path(path)
@@ -127,7 +127,7 @@ def parse_bulk(path: str | Path) -> list[ClientRequest]:
                                f"{', '.join(sorted(allowed))}")
         req = ClientRequest(name=str(row.get("name") or ""), app_id=row.get("app_id") or None,
                             sp_object_id=row.get("sp_object_id") or None,
-                            credential=row.get("credential") or "secret",
+                            credential=row.get("credential") or default_credential,
                             federated_subject=row.get("federated_subject") or None,
                             federated_issuer=row.get("federated_issuer") or GITHUB_ISSUER, line=n)
         validate_request(req, where)

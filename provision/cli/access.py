@@ -69,7 +69,8 @@ def access() -> None:
               help="Where to write the client configuration (0600). Default: .provision/<env>/clients/<name>.env")
 @format_option
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), default=None,
-              help="Bulk: a CSV (header row) or JSON list with keys name, app_id, credential.")
+              help="Bulk: a CSV (header row) or JSON list with keys name, app_id, credential (rows without a "
+              "credential use --credential).")
 @command
 def grant(client: str | None, **params: Any) -> None:
     """Let a client (or every client in --from FILE) call the REST proxy.
@@ -86,7 +87,7 @@ def grant(client: str | None, **params: Any) -> None:
     if x.get("from_file"):
         if client or x.get("app_id") or x.get("sp_object_id"):
             raise InvalidInput("--from: give either --from FILE or one client, not both")
-        requests = lib.parse_bulk(x["from_file"])
+        requests = lib.parse_bulk(x["from_file"], default_credential=x.get("credential") or "secret")
     else:
         requests = [_request(x, client)]
     ctx = r.context()

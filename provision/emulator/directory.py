@@ -78,6 +78,10 @@ class Directory:
     def __init__(self, store: Store):
         self.store = store
         store.executescript(MEMBERS_SCHEMA)
+        # Lookups by alternate key (upserts, token requests, `(appId='…')` addresses) must not scan the tenant.
+        for field in ("appId", "uniqueName", "userPrincipalName"):
+            store.index_field(field, ignore_case=True)
+        store.index_field("appId")
 
     # -- replication lag ----------------------------------------------------------------------------------------
     def replication(self) -> dict[str, Any]:
@@ -112,12 +116,8 @@ class Directory:
              consistent: bool = False, ignore_case: bool = False) -> dict[str, Any] | None:
         """The first object whose `field` equals `value`. Entra compares alternate keys (uniqueName, appId,
         userPrincipalName) without regard to case: pass `ignore_case` for those."""
-        want = value.casefold() if ignore_case and isinstance(value, str) else value
-        for doc, created in self.store.list_with_meta(kind, scope=tenant_id):
-            have = doc.get(field)
-            if ignore_case and isinstance(have, str):
-                have = have.casefold()
-            if have == want and (consistent or self.is_replicated(kind, created)):
+        for doc, created in self.store.find_by_field(kind, tenant_id, field, value, ignore_case=ignore_case):
+            if consistent or self.is_replicated(kind, created):
                 return doc
         return None
 

@@ -120,6 +120,28 @@ class Store:
             )
         return [(json.loads(r["body"]), r["created"]) for r in rows.fetchall()]
 
+    def find_by_field(self, kind: str, scope: str, field: str, value: Any, *,
+                      ignore_case: bool = False) -> list[tuple[dict[str, Any], float]]:
+        """Documents whose top-level JSON `field` equals `value`, oldest first — in SQL, so a lookup by an
+        alternate key does not parse every document of the kind (see `index_field`)."""
+        if not _FIELD.fullmatch(field):
+            raise ValueError(f"not a field name: {field!r}")
+        expr = f"json_extract(body, '$.{field}')"
+        if ignore_case and isinstance(value, str):
+            expr, value = f"lower({expr})", value.lower()
+        rows = self.execute(f"SELECT body, created FROM objects WHERE kind=? AND scope=? AND {expr} = ? "
+                            f"ORDER BY created, id", (kind, scope, value)).fetchall()
+        return [(json.loads(r["body"]), r["created"]) for r in rows]
+
+    def index_field(self, field: str, *, ignore_case: bool = False) -> None:
+        """An expression index that serves `find_by_field` for this field."""
+        if not _FIELD.fullmatch(field):
+            raise ValueError(f"not a field name: {field!r}")
+        expr = f"json_extract(body, '$.{field}')"
+        expr = f"lower({expr})" if ignore_case else expr
+        self.executescript(f"CREATE INDEX IF NOT EXISTS objects_{field}{'_ci' if ignore_case else ''} "
+                           f"ON objects (kind, scope, {expr});")
+
     def created_at(self, kind: str, id: str) -> float | None:
         row = self.execute("SELECT created FROM objects WHERE kind=? AND id=?", (kind, id)).fetchone()
         return row["created"] if row else None
@@ -165,6 +187,9 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+_FIELD = __import__("re").compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def _like_prefix(prefix: str) -> str:
