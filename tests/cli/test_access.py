@@ -195,3 +195,15 @@ def test_bad_input_is_refused_cleanly(cluster, emulator, admin, tmp_path):
         "groupTypes": ["Unified"]})
     r = run("access", "grant", "someone", "--group-name", "m365-team", ok=False)
     assert r.exit_code == 2 and "not a security group" in r.output
+
+
+def test_grant_existing_service_principal_by_object_id(cluster, emulator, admin):
+    """A managed identity (or any existing service principal) is granted by its principal id, no credential."""
+    app = _graph(emulator, "POST", "/applications", json={"displayName": "existing-workload"}).json()
+    sp = _graph(emulator, "POST", "/servicePrincipals", json={"appId": app["appId"]}).json()
+    res = json.loads(run("access", "grant", "--sp-object-id", sp["id"], "--credential", "none", "--output",
+                         "json").stdout)["clients"][0]
+    assert res["status"] == "ok" and res["servicePrincipalId"] == sp["id"] and res["changes"] == ["membership"]
+    assert json.loads(run("access", "check", "--sp-object-id", sp["id"], "--output", "json").stdout)["member"]
+    run("access", "revoke", "--sp-object-id", sp["id"])
+    assert run("access", "check", "--sp-object-id", sp["id"], ok=False).exit_code == 1
