@@ -3,9 +3,11 @@ with wire-level checks against the recorded traffic, and `inbound_allows` (the q
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import types
+from pathlib import Path
 
 import pytest
 import requests
@@ -28,19 +30,22 @@ from provision.emulator.store import Store
 API = "2021-03-01"
 RG = "rg-net"
 
-# The six default rules exactly as the recording shows them.
-DEFAULT_RULES = [
-    ("AllowVnetInBound", "Allow inbound traffic from all VMs in VNET", "VirtualNetwork", "VirtualNetwork", "Allow",
-     65000, "Inbound"),
-    ("AllowAzureLoadBalancerInBound", "Allow inbound traffic from azure load balancer", "AzureLoadBalancer", "*",
-     "Allow", 65001, "Inbound"),
-    ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
-    ("AllowVnetOutBound", "Allow outbound traffic from all VMs to all VMs in VNET", "VirtualNetwork",
-     "VirtualNetwork", "Allow", 65000, "Outbound"),
-    ("AllowInternetOutBound", "Allow outbound traffic from all VMs to Internet", "*", "Internet", "Allow", 65001,
-     "Outbound"),
-    ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
-]
+RECORDING = Path(__file__).resolve().parents[3] / "shared/reference/data/recordings/test_network_extended_nsg.yaml"
+
+
+def recorded_default_rules() -> list[tuple]:
+    """The six default rules of an NSG exactly as Azure returned them in the az CLI recording (shared/)."""
+    import yaml
+
+    for interaction in yaml.safe_load(RECORDING.read_text())["interactions"]:
+        body = interaction["response"]["body"]["string"]
+        if interaction["request"]["method"] == "PUT" and "defaultSecurityRules" in body:
+            rules = json.loads(body)["properties"]["defaultSecurityRules"]
+            return [(r["name"], r["properties"]["description"], r["properties"]["sourceAddressPrefix"],
+                     r["properties"]["destinationAddressPrefix"], r["properties"]["access"],
+                     r["properties"]["priority"], r["properties"]["direction"]) for r in rules]
+    raise AssertionError("no NSG PUT with defaultSecurityRules in the recording")
+
 
 
 @pytest.fixture
@@ -96,7 +101,7 @@ def test_nsg_lifecycle(network):
     assert nsg.provisioning_state == "Succeeded" and nsg.location == "westus" and nsg.tags == {"env": "test"}
     assert [(r.name, r.priority, r.destination_port_ranges) for r in nsg.security_rules] == [("https", 300, ["443"])]
     assert [(r.name, r.description, r.source_address_prefix, r.destination_address_prefix, r.access, r.priority,
-             r.direction) for r in nsg.default_security_rules] == DEFAULT_RULES
+             r.direction) for r in nsg.default_security_rules] == recorded_default_rules()
     assert all(r.provisioning_state == "Succeeded" for r in nsg.default_security_rules + nsg.security_rules)
     assert re.fullmatch(r'W/"[0-9a-f-]{36}"', nsg.etag)
 
