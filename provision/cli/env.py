@@ -244,8 +244,31 @@ def _run_smoke(ctx: Any, out: dict[str, Any], r: Runner) -> dict[str, Any]:
         click.echo(f"  smoke {step.status:<4} {step.name:<12} {step.seconds:7.2f}s  {step.detail}", err=True)
 
     with clientconfig.load(path).build_client() as client:
+        _wait_for_access(client, r)
         report = run_smoke(client, on_step=None if r.json else show)
     return {**report.to_dict(), "ok": report.ok}
+
+
+def _wait_for_access(client: Any, r: Runner, timeout: float = 300.0) -> None:
+    """A membership added moments ago reaches the REST proxy after a bounded delay: wait for it (403 → 200)
+    rather than fail the smoke test on a race. Any other answer goes to the smoke test to report."""
+    from provision.kafkarest import AccessDenied, KafkaRestError
+
+    deadline = time.monotonic() + timeout
+    announced = False
+    while True:
+        try:
+            client.list_topics()
+            return
+        except AccessDenied:
+            if time.monotonic() > deadline:
+                return
+            if not announced and not r.json:
+                click.echo("  waiting for the group membership to reach the REST proxy …", err=True)
+                announced = True
+            time.sleep(1.0)
+        except KafkaRestError:
+            return
 
 
 @click.command()

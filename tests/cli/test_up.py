@@ -273,3 +273,10 @@ def test_down_keeps_a_users_own_security_group(env, admin, emulator, operator_cr
     deleted = {d["resource"] for d in json.loads(run("down", "--yes", "--output", "json").stdout)["deleted"]}
     assert "security group" not in deleted and "app registration" in deleted
     assert any(g["id"] == r.json()["id"] for g in admin.objects("group"))
+
+
+def test_up_smoke_waits_for_membership_to_reach_the_proxy(env, admin):
+    # membership takes longer to reach the REST proxy than the cluster takes to deploy: smoke must not race it
+    admin.configure(membership_propagation_seconds=4, cluster_create_seconds=0.5)
+    out = json.loads(run("up", "--smoke", "--output", "json").stdout)
+    assert out["smoke"]["ok"] is True
