@@ -10,22 +10,25 @@ credential file — is written as dotenv or JSON, mode 0600.
 from __future__ import annotations
 
 import asyncio
-import base64
 import csv
 import datetime as dt
 import io
 import json
 import re
+import shlex
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provision.clouds import KAFKAREST_SCOPE
-from provision.consistency import retry_lag, wait_until
+from provision.consistency import retry_lag
 from provision.context import Context, write_private
 from provision.errors import InvalidInput, ProvisionError
-from provision.resources.graph_util import get_or_none, is_not_found, odata_message, prefer_create_if_missing
+from provision.resources import graph_util
+from provision.resources.graph_util import (
+    RENEW_BEFORE, get_or_none, is_already_member, is_not_found, odata_message, valid_until,
+)
 
 CREDENTIAL_KINDS = ("secret", "certificate", "federated", "none")
 CLIENT_TAG = "provision-client"
@@ -34,7 +37,6 @@ GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 FEDERATED_AUDIENCE = "api://AzureADTokenExchange"
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
 BIND_CHUNK = 20  # Graph: at most 20 members@odata.bind references per request
-RENEW_BEFORE = dt.timedelta(days=7)
 
 
 @dataclass
@@ -175,12 +177,6 @@ async def member_ids(ctx: Context, group_id: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-async def is_member(ctx: Context, sp_id: str, group_id: str) -> bool:
-    from provision.resources.group_membership import is_member as check
-
-    return await check(ctx, sp_id, group_id)
-
-
 # -- the client's identity ------------------------------------------------------------------------------------------
 async def _service_principal_by_object_id(ctx: Context, object_id: str) -> Any:
     """A service principal (app or managed identity) by object id; refuses users and groups clearly."""
@@ -198,7 +194,6 @@ async def _service_principal_by_object_id(ctx: Context, object_id: str) -> Any:
 async def resolve_client(ctx: Context, req: ClientRequest, result: ClientResult, *, create: bool) -> tuple[Any, Any]:
     """(application or None, service principal) for a request; creates the app + SP for a new client."""
     from msgraph.generated.models.application import Application
-    from msgraph.generated.models.service_principal import ServicePrincipal
 
     if req.sp_object_id:
         sp = await _service_principal_by_object_id(ctx, req.sp_object_id)
@@ -206,44 +201,54 @@ async def resolve_client(ctx: Context, req: ClientRequest, result: ClientResult,
         return app, sp
     if req.app_id:
         app = await get_or_none(lambda: ctx.graph.applications_with_app_id(req.app_id).get())
-        sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(req.app_id).get())
-        if app is None and sp is None:
+        if app is None and await get_or_none(lambda: ctx.graph.service_principals_with_app_id(req.app_id).get()) \
+                is None:
             raise InvalidInput(f"app_id: no application or service principal with app id {req.app_id} in tenant "
                                f"{ctx.tenant_id}; check the id")
-        if sp is None:
-            if not create:
-                raise ProvisionError(f"app {req.app_id} has no service principal")
-            sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(req.app_id).patch(
-                ServicePrincipal(), request_configuration=prefer_create_if_missing()), what="service principal")
-            if sp is None:
-                sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(req.app_id).get(),
-                                     what="service principal")
-            result.wrote.append("service principal")
-        return app, sp
-    app = await get_or_none(lambda: ctx.graph.applications_with_unique_name(req.name).get())
-    if app is None:
-        if not create:
-            raise InvalidInput(f"name: no client app named {req.name}; grant access first")
-        app = await ctx.graph.applications_with_unique_name(req.name).patch(
-            Application(display_name=req.name, sign_in_audience="AzureADMyOrg",
-                        tags=["provision", CLIENT_TAG, f"provision-environment:{ctx.spec.values['name']}"]),
-            request_configuration=prefer_create_if_missing())
+        app_id = req.app_id
+    else:
+        app = await get_or_none(lambda: ctx.graph.applications_with_unique_name(req.name).get())
         if app is None:
-            app = await retry_lag(lambda: ctx.graph.applications_with_unique_name(req.name).get(),
-                                  what=f"application {req.name}")
-        result.wrote.append("application")
-    sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app.app_id).get())
-    if sp is None:
-        if not create:
-            raise ProvisionError(f"client {req.name} has no service principal")
-        sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(app.app_id).patch(
-            ServicePrincipal(), request_configuration=prefer_create_if_missing()),
-            what=f"service principal of {req.name}")
+            if not create:
+                raise InvalidInput(f"name: no client app named {req.name}; grant access first")
+            app, created = await graph_util.upsert_application(ctx.graph, req.name, Application(
+                display_name=req.name, sign_in_audience="AzureADMyOrg",
+                tags=["provision", CLIENT_TAG, f"provision-environment:{ctx.spec.values['name']}"]))
+            if created:
+                result.wrote.append("application")
+        app_id = app.app_id
+    if not create:
+        sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app_id).get())
         if sp is None:
-            sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(app.app_id).get(),
-                                 what=f"service principal of {req.name}")
+            raise ProvisionError(f"client {req.name} (app {app_id}) has no service principal")
+        return app, sp
+    sp, created = await graph_util.ensure_service_principal(ctx.graph, app_id, what=f"service principal of {req.name}")
+    if created:
         result.wrote.append("service principal")
     return app, sp
+
+
+async def find_client(ctx: Context, req: ClientRequest) -> tuple[Any, Any]:
+    """(application or None, service principal or None) without creating anything; a client that is gone reads as
+    (None, None). A directory object that is not a service principal is still refused."""
+    if req.sp_object_id:
+        sp = await get_or_none(lambda: ctx.graph.service_principals.by_service_principal_id(req.sp_object_id).get())
+        if sp is None:
+            obj = await get_or_none(lambda: ctx.graph.directory_objects.by_directory_object_id(req.sp_object_id)
+                                    .get())
+            if obj is not None:
+                await _service_principal_by_object_id(ctx, req.sp_object_id)  # raises: not a service principal
+            return None, None
+        return await get_or_none(lambda: ctx.graph.applications_with_app_id(sp.app_id).get()), sp
+    if req.app_id:
+        app = await get_or_none(lambda: ctx.graph.applications_with_app_id(req.app_id).get())
+        app_id = req.app_id
+    else:
+        app = await get_or_none(lambda: ctx.graph.applications_with_unique_name(req.name).get())
+        if app is None:
+            return None, None
+        app_id = app.app_id
+    return app, await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app_id).get())
 
 
 # -- credentials ----------------------------------------------------------------------------------------------------
@@ -262,40 +267,32 @@ def _meta_path(ctx: Context, name: str) -> Path:
     return client_dir(ctx) / f"{name}.credential.json"
 
 
-def _valid_until(value: Any) -> bool:
-    if not value:
-        return False
-    end = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return end > dt.datetime.now(dt.timezone.utc) + RENEW_BEFORE
+def recorded_kind(ctx: Context, name: str) -> str | None:
+    """The credential kind recorded for a client in <name>.credential.json (None when nothing is held)."""
+    meta = _held(_meta_path(ctx, name))
+    return meta.get("kind") if meta else None
 
 
 def held_credential(ctx: Context, req: ClientRequest, app: Any) -> dict[str, Any] | None:
-    """The credential we hold for this client, if the app still has it and it is not about to expire."""
+    """The secret or certificate we hold for this client, if the app still has it and it is not about to expire.
+    Federated credentials are never "held": add_federated compares issuer and subject with the app's (one GET)."""
     meta = _held(_meta_path(ctx, req.name))
     if not meta or app is None or meta.get("appId") != app.app_id or meta.get("kind") != req.credential:
         return None
     if req.credential == "secret":
-        ok = any(str(c.key_id) == meta["keyId"] and _valid_until(c.end_date_time)
+        ok = any(str(c.key_id) == meta["keyId"] and valid_until(c.end_date_time)
                  for c in app.password_credentials or [])
     elif req.credential == "certificate":
-        ok = any(str(c.key_id) == meta["keyId"] and _valid_until(c.end_date_time) for c in app.key_credentials or [])
+        ok = any(str(c.key_id) == meta["keyId"] and valid_until(c.end_date_time) for c in app.key_credentials or [])
         ok = ok and Path(meta.get("certificatePath", "")).exists()
     else:
-        ok = True
+        ok = False
     return meta if ok else None
 
 
 async def add_secret(ctx: Context, app: Any, days: int) -> dict[str, Any]:
-    from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
-        AddPasswordPostRequestBody,
-    )
-    from msgraph.generated.models.password_credential import PasswordCredential
-
-    end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
-    body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=CREDENTIAL_NAME,
-                                                                             end_date_time=end))
-    pw = await retry_lag(lambda: ctx.graph.applications.by_application_id(app.id).add_password.post(body),
-                         what=f"client secret of {app.display_name}")
+    pw = await graph_util.add_secret(ctx.graph, app.id, CREDENTIAL_NAME, days,
+                                     what=f"client secret of {app.display_name}")
     return {"kind": "secret", "keyId": str(pw.key_id), "endDateTime": pw.end_date_time.isoformat(),
             "secret": pw.secret_text}
 
@@ -321,11 +318,14 @@ def make_certificate(name: str, days: int) -> tuple[bytes, bytes, dt.datetime, d
     return pem, cert.public_bytes(serialization.Encoding.DER), start, end
 
 
-async def add_certificate(ctx: Context, app: Any, name: str, days: int, keep: list[Any]) -> dict[str, Any]:
-    """Upload the public certificate to keyCredentials (PATCH carries the keys to keep: Graph replaces the list)."""
+async def add_certificate(ctx: Context, app: Any, name: str, days: int, drop: set[str]) -> dict[str, Any]:
+    """Upload the public certificate to keyCredentials. PATCH replaces the whole list, so the app's current
+    certificates are read with their keys (`$select=keyCredentials`) and re-sent, all but the key ids in `drop`."""
     from msgraph.generated.models.application import Application
     from msgraph.generated.models.key_credential import KeyCredential
 
+    current = await graph_util.key_credentials_with_keys(ctx.graph, app.id)
+    keep = [c for c in current if str(c.key_id) not in drop]
     pem, der, start, end = make_certificate(name, days)
     key_id = uuid.uuid4()
     new = KeyCredential(key_id=key_id, type="AsymmetricX509Cert", usage="Verify", key=der,
@@ -338,7 +338,22 @@ async def add_certificate(ctx: Context, app: Any, name: str, days: int, keep: li
             "certificatePath": str(path.resolve())}
 
 
+async def remove_certificate(ctx: Context, app: Any, key_id: str) -> bool:
+    """PATCH keyCredentials without one certificate (the others re-sent with their keys); False if it was gone."""
+    from msgraph.generated.models.application import Application
+
+    current = await graph_util.key_credentials_with_keys(ctx.graph, app.id)
+    keep = [c for c in current if str(c.key_id) != key_id]
+    if len(keep) == len(current):
+        return False
+    await retry_lag(lambda: ctx.graph.applications.by_application_id(app.id).patch(
+        Application(key_credentials=keep)), what="removing a certificate")
+    return True
+
+
 async def add_federated(ctx: Context, app: Any, req: ClientRequest) -> dict[str, Any]:
+    """The federated credential with this issuer and subject, added when the app has none (others are kept: one
+    app may trust several subjects)."""
     from msgraph.generated.models.federated_identity_credential import FederatedIdentityCredential
 
     existing = await ctx.graph.applications.by_application_id(app.id).federated_identity_credentials.get()
@@ -370,11 +385,49 @@ def client_config(ctx: Context, endpoint: str | None, app_id: str, meta: dict[st
     return doc
 
 
+def dotenv_value(value: str) -> str:
+    """A value as `. file` in a POSIX shell and provision.clientconfig.parse_dotenv both read it back: bare when
+    safe, else single-quoted (literal), else — a value holding a single quote — double-quoted with escapes."""
+    value = str(value)
+    quoted = shlex.quote(value)
+    if quoted == value or "'" not in value:
+        return quoted
+    return '"' + re.sub(r'([\\"$`])', r"\\\1", value) + '"'
+
+
+def dotenv_text(doc: dict[str, Any]) -> str:
+    """KEY=value lines for a configuration document (None values left out): the one dotenv writer."""
+    return "".join(f"{k}={dotenv_value(v)}\n" for k, v in doc.items() if v is not None)
+
+
+def config_text(doc: dict[str, str], fmt: str) -> str:
+    return json.dumps(doc, indent=2) + "\n" if fmt == "json" else dotenv_text(doc)
+
+
 def write_config(path: Path, doc: dict[str, str], fmt: str) -> None:
-    if fmt == "json":
-        write_private(path, json.dumps(doc, indent=2) + "\n")
-    else:
-        write_private(path, "".join(f"{k}={v}\n" for k, v in doc.items()))
+    write_private(path, config_text(doc, fmt))
+
+
+def existing_secret(path: Path) -> str | None:
+    """AZURE_CLIENT_SECRET from a configuration file written before (dotenv or JSON), if it is readable."""
+    from provision.clientconfig import read_config_file
+
+    try:
+        return read_config_file(path).get("AZURE_CLIENT_SECRET") or None
+    except Exception:  # noqa: BLE001 — unreadable or hand-broken: treated as not holding the secret
+        return None
+
+
+def sync_config(target: Path, doc: dict[str, str], fmt: str) -> bool:
+    """Write the configuration when the file is missing or differs from `doc`; True when written."""
+    text = config_text(doc, fmt)
+    try:
+        if target.read_text() == text:
+            return False
+    except OSError:
+        pass
+    write_private(target, text)
+    return True
 
 
 async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: ClientResult, *, days: int,
@@ -389,58 +442,59 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
     if held and not rotate:
         return held
     old = _held(_meta_path(ctx, req.name))
+    if old and old.get("appId") != app.app_id:
+        old = None
     if req.credential == "secret":
         meta = await add_secret(ctx, app, days)
+        if old is None or old.get("kind") != "secret":
+            # No secret held here: the ones granted elsewhere (named provision-access) are unusable from here.
+            await graph_util.remove_other_secrets(ctx.graph, app, CREDENTIAL_NAME, meta["keyId"])
     elif req.credential == "certificate":
-        keep = [k for k in app.key_credentials or []] if keep_old else []
-        if keep:  # Graph does not return key material: re-send the certificates we hold
-            keep = _keys_to_keep(old, keep)
-        meta = await add_certificate(ctx, app, req.name, days, keep)
+        drop = {old["keyId"]} if old and old.get("kind") == "certificate" and not keep_old else set()
+        meta = await add_certificate(ctx, app, req.name, days, drop)
     else:
         meta = await add_federated(ctx, app, req)
-        if meta.get("unchanged"):
+        if meta.get("unchanged") and old and old.get("kind") == "federated" and old.get("keyId") == meta["keyId"]:
             return meta
     meta["appId"] = app.app_id
-    result.wrote.append(f"{req.credential} credential")
+    if not meta.pop("unchanged", False):
+        result.wrote.append(f"{req.credential} credential")
     stored = {k: v for k, v in meta.items() if k != "secret"}
     write_private(_meta_path(ctx, req.name), json.dumps(stored, indent=2))
-    if old and old.get("appId") == app.app_id and old.get("keyId") != meta["keyId"] and not keep_old:
+    if old and old.get("keyId") != meta["keyId"] and old.get("kind") != "federated" and not keep_old:
         meta["replaced"] = old
     return meta
 
 
-def _keys_to_keep(old: dict[str, Any] | None, creds: list[Any]) -> list[Any]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    if not old or not old.get("certificatePath"):
-        return []
-    try:
-        cert = x509.load_pem_x509_certificate(Path(old["certificatePath"]).read_bytes())
-    except (OSError, ValueError):
-        return []
-    kept = []
-    for c in creds:
-        if str(c.key_id) == old.get("keyId"):
-            c.key = cert.public_bytes(Encoding.DER)
-            kept.append(c)
-    return kept
-
-
 async def remove_old_credential(ctx: Context, app: Any, old: dict[str, Any]) -> None:
-    from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
-        RemovePasswordPostRequestBody,
-    )
-
     if old.get("kind") == "secret":
-        await ctx.graph.applications.by_application_id(app.id).remove_password.post(
-            RemovePasswordPostRequestBody(key_id=uuid.UUID(old["keyId"])))
+        await graph_util.remove_secret(ctx.graph, app.id, old["keyId"])
     elif old.get("kind") == "certificate":
-        # The PATCH that added the new certificate already replaced the list without the old one.
+        # Usually the PATCH that added the new certificate already left the old one out; not when the client
+        # moved to another kind of credential.
+        await remove_certificate(ctx, app, old["keyId"])
         try:
             Path(old["certificatePath"]).unlink()
         except (OSError, KeyError):
             pass
+
+
+async def write_client_config(ctx: Context, req: ClientRequest, app: Any, sp: Any, meta: dict[str, Any],
+                              result: ClientResult, target: Path, fmt: str, endpoint: str | None, *,
+                              days: int) -> dict[str, Any]:
+    """Bring the configuration file up to date (endpoint, ids, credential); a secret held nowhere — not returned
+    just now, not in the existing file — is replaced by a new one (the old one removed)."""
+    doc = client_config(ctx, endpoint, sp.app_id, meta)
+    if meta.get("kind") == "secret" and not meta.get("secret"):
+        secret = existing_secret(target)
+        if secret is None:
+            meta = await ensure_credential(ctx, req, app, result, days=days, rotate=True)
+            doc = client_config(ctx, endpoint, sp.app_id, meta)
+        else:
+            doc["AZURE_CLIENT_SECRET"] = secret
+            doc = {k: doc[k] for k in client_config(ctx, endpoint, sp.app_id, {**meta, "secret": secret})}
+    sync_config(target, doc, fmt)
+    return meta
 
 
 # -- operations -----------------------------------------------------------------------------------------------------
@@ -473,13 +527,10 @@ async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180,
                 res.credential_expires = meta.get("endDateTime")
                 target = out if (out and len(requests) == 1) else client_dir(ctx) / (
                     f"{req.name}.{'json' if fmt == 'json' else 'env'}")
-                if meta.get("secret") or not target.exists() or "credential" in " ".join(res.wrote):
-                    doc = client_config(ctx, endpoint, sp.app_id, meta)
-                    if meta.get("kind") == "secret" and not meta.get("secret"):
-                        doc = _merge_existing_secret(target, doc)
-                    write_config(target, doc, fmt)
+                meta = await write_client_config(ctx, req, app, sp, meta, res, target, fmt, endpoint, days=days)
+                res.credential_expires = meta.get("endDateTime")
                 res.config_file = str(target)
-                if meta.get("replaced"):
+                if meta.get("replaced"):  # only after the new credential is written out
                     await remove_old_credential(ctx, app, meta["replaced"])
                 sps[req.name] = sp.id
             except (ProvisionError, InvalidInput) as e:
@@ -490,17 +541,6 @@ async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180,
     await asyncio.gather(*(identity(r) for r in requests))
     await add_members(ctx, group["id"], sps, results)
     return [results[r.name] for r in requests]
-
-
-def _merge_existing_secret(target: Path, doc: dict[str, str]) -> dict[str, str]:
-    try:
-        for line in target.read_text().splitlines():
-            k, _, v = line.partition("=")
-            if k == "AZURE_CLIENT_SECRET":
-                doc["AZURE_CLIENT_SECRET"] = v
-    except OSError:
-        pass
-    return doc
 
 
 async def add_members(ctx: Context, group_id: str, sps: dict[str, str], results: dict[str, ClientResult]) -> None:
@@ -529,7 +569,8 @@ async def add_members(ctx: Context, group_id: str, sps: dict[str, str], results:
                 try:
                     await bind([one])
                 except ODataError as e:
-                    results[one[0]].status, results[one[0]].message = "failed", odata_message(e)
+                    if not is_already_member(e):  # added meanwhile (another run, a retried request): success
+                        results[one[0]].status, results[one[0]].message = "failed", odata_message(e)
         for name, _ in chunk:
             if results[name].status != "failed":
                 results[name].wrote.append("membership")
@@ -549,29 +590,40 @@ async def add_members(ctx: Context, group_id: str, sps: dict[str, str], results:
 
 
 async def revoke(ctx: Context, req: ClientRequest, *, delete_app: bool = False) -> ClientResult:
+    """Remove the membership (and with delete_app the app provision created). Idempotent: a client whose service
+    principal or app is already gone is reported with no changes."""
     from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
     group = await target_group(ctx)
     res = ClientResult(req.name)
-    app, sp = await resolve_client(ctx, req, res, create=False)
-    res.app_id, res.sp_object_id = sp.app_id, sp.id
-    try:
-        await ctx.graph.groups.by_group_id(group["id"]).members.by_directory_object_id(sp.id).ref.delete()
-        res.wrote.append("membership removed")
-    except ODataError as e:
-        if not is_not_found(e):
-            raise
+    app, sp = await find_client(ctx, req)
+    if sp is not None:
+        res.app_id, res.sp_object_id = sp.app_id, sp.id
+        try:
+            await ctx.graph.groups.by_group_id(group["id"]).members.by_directory_object_id(sp.id).ref.delete()
+            res.wrote.append("membership removed")
+        except ODataError as e:
+            if not is_not_found(e):
+                raise
     if delete_app:
-        if app is None or CLIENT_TAG not in (app.tags or []):
-            raise InvalidInput(f"--delete-app: {req.name} was not created by provision; remove it yourself if "
-                               f"intended")
-        await ctx.graph.applications.by_application_id(app.id).delete()
-        res.wrote.append("application deleted")
+        if app is not None:
+            if CLIENT_TAG not in (app.tags or []):
+                raise InvalidInput(f"--delete-app: {req.name} was not created by provision; remove it yourself if "
+                                   f"intended")
+            res.app_id = app.app_id
+            try:
+                await ctx.graph.applications.by_application_id(app.id).delete()
+                res.wrote.append("application deleted")
+            except ODataError as e:
+                if not is_not_found(e):
+                    raise
         for suffix in (".credential.json", ".pem", ".env", ".json"):
             try:
                 (client_dir(ctx) / f"{req.name}{suffix}").unlink()
             except OSError:
                 pass
+    if sp is None and app is None:
+        res.message = "no such client (already revoked): nothing to do"
     res.status = "ok"
     return res
 
@@ -600,6 +652,8 @@ async def check(ctx: Context, req: ClientRequest) -> dict[str, Any]:
     group = await target_group(ctx)
     res = ClientResult(req.name)
     _, sp = await resolve_client(ctx, req, res, create=False)
+    from provision.resources.group_membership import is_member
+
     member = await is_member(ctx, sp.id, group["id"])
     return {"name": req.name, "appId": sp.app_id, "servicePrincipalId": sp.id, "group": group["displayName"],
             "groupId": group["id"], "member": member}
@@ -607,6 +661,11 @@ async def check(ctx: Context, req: ClientRequest) -> dict[str, Any]:
 
 async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool, out: Path | None,
                  fmt: str) -> ClientResult:
+    """A new credential of the client's kind (req.credential, by default the kind recorded when it was granted);
+    the config is written, then the old credential removed from Entra (unless keep_old)."""
+    if req.credential not in ("secret", "certificate"):
+        raise InvalidInput(f"--credential: {req.name} holds a {req.credential} credential; only secrets and "
+                           f"certificates rotate (grant again for a new federated subject)")
     res = ClientResult(req.name, credential=req.credential)
     app, sp = await resolve_client(ctx, req, res, create=False)
     meta = await ensure_credential(ctx, req, app, res, days=days, rotate=True, keep_old=keep_old)
@@ -618,11 +677,3 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
     res.status, res.app_id, res.sp_object_id = "ok", sp.app_id, sp.id
     res.config_file, res.credential_expires = str(target), meta.get("endDateTime")
     return res
-
-
-async def wait_for_membership(ctx: Context, sp_id: str, group_id: str) -> None:
-    await wait_until(lambda: is_member(ctx, sp_id, group_id), what="group membership")
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()

@@ -8,7 +8,6 @@ bounded exponential backoff; anything else propagates at once.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Awaitable, Callable, TypeVar
 
@@ -16,8 +15,11 @@ from provision.errors import ConsistencyTimeout
 
 T = TypeVar("T")
 
-# Bound and first delay; PROVISION_CONSISTENCY_TIMEOUT shortens them for tests against a fast emulator.
-DEFAULT_TIMEOUT = float(os.environ.get("PROVISION_CONSISTENCY_TIMEOUT", "120"))
+def default_timeout() -> float:
+    """The bound (seconds); PROVISION_CONSISTENCY_TIMEOUT changes it (read per call: tests set it per test)."""
+    from provision.context import env_number
+
+    return env_number("PROVISION_CONSISTENCY_TIMEOUT", 120.0)
 
 
 def is_replication_lag(exc: BaseException) -> bool:
@@ -37,7 +39,7 @@ def is_replication_lag(exc: BaseException) -> bool:
 async def retry_lag(fn: Callable[[], Awaitable[T]], *, what: str, timeout: float | None = None,
                     first_delay: float = 0.5, max_delay: float = 10.0,
                     retryable: Callable[[BaseException], bool] = is_replication_lag) -> T:
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    timeout = default_timeout() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     delay = first_delay
     while True:
@@ -56,7 +58,7 @@ async def retry_lag(fn: Callable[[], Awaitable[T]], *, what: str, timeout: float
 async def wait_until(check: Callable[[], Awaitable[bool]], *, what: str, timeout: float | None = None,
                      interval: float = 0.5, consecutive: int = 1) -> None:
     """Poll until `check` is true `consecutive` times in a row (azuread's ContinuousTargetOccurence)."""
-    timeout = DEFAULT_TIMEOUT if timeout is None else timeout
+    timeout = default_timeout() if timeout is None else timeout
     deadline = time.monotonic() + timeout
     seen = 0
     while True:

@@ -6,6 +6,7 @@ Azure SDKs are imported here lazily (inside functions), never at CLI import time
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,20 +18,45 @@ from pathlib import Path
 from typing import Any, Callable
 
 from provision import clouds
-from provision.errors import InvalidInput
+from provision.errors import InvalidInput, ProvisionError
 from provision.spec import SECRET_ENV, Spec, check_password
 
 log = logging.getLogger("provision")
 
 
 def write_private(path: Path, data: str) -> None:
-    """Create or replace a secret file with mode 0600 from the first byte."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    """Create or replace a secret file atomically, mode 0600 from the first byte, in a 0700 directory.
+
+    mkstemp gives a fresh, unpredictable name opened O_EXCL with mode 0600 (no leftover or planted temp file, no
+    symlink followed); fsync + rename makes the replacement atomic."""
+    import tempfile
+
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def env_number(name: str, default: float) -> float:
+    """A numeric setting from the environment; a bad value is one clear line (exit 2), not a traceback."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(f"{name}: '{raw}' is not a number; set it to seconds, e.g. 0.5") from None
+    if value < 0:
+        raise InvalidInput(f"{name}: {raw} is negative; use 0 or more seconds")
+    return value
 
 
 @dataclass
@@ -67,8 +93,7 @@ class Context:
     def polling_interval(self) -> float:
         """Seconds between long-running-operation polls: the SDK default (30) on Azure; the emulator's operations
         take seconds, not minutes. PROVISION_POLLING_INTERVAL overrides both."""
-        default = "0.5" if self.cloud.name == "local" else "30"
-        return float(os.environ.get("PROVISION_POLLING_INTERVAL", default))
+        return env_number("PROVISION_POLLING_INTERVAL", 0.5 if self.cloud.name == "local" else 30.0)
 
     def _arm_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"base_url": self.cloud.arm, "credential_scopes": [self.cloud.arm_scope],
@@ -154,7 +179,10 @@ def build(spec: Spec, *, state_dir: str | os.PathLike | None = None,
 
         from provision.emulator import launcher
 
-        info = launcher.start(os.environ.get("PROVISION_EMULATOR_DIR"))
+        try:
+            info = launcher.start(os.environ.get("PROVISION_EMULATOR_DIR"))
+        except (launcher.EmulatorError, OSError) as e:
+            raise ProvisionError(f"cloud local: the emulator could not start: {e}") from None
         cloud = clouds.local(info.url, str(info.ca_cert))
         credential = ClientSecretCredential(info.tenant_id, info.client_id, info.client_secret,
                                             authority=info.authority, disable_instance_discovery=True,

@@ -39,24 +39,14 @@ class Actual:
 
 
 async def read_all(ctx: Context) -> Actual:
+    """Read everything, concurrently. Each read answers None/empty for what does not exist (even when its resource
+    group does not), and an NSG or subnet named by id is always read — never assumed absent."""
     a = Actual()
-    a.resource_group, a.app, a.group = await asyncio.gather(
-        resource_group.read(ctx), app_registration.read(ctx), security_group.read(ctx))
-    tasks = [group_membership.read(ctx, (a.app or {}).get("servicePrincipalId"), (a.group or {}).get("id"))]
-    if a.resource_group is not None or ctx.spec.values["network.subnet_id"]:
-        tasks.append(network.read(ctx))
-    if a.resource_group is not None:
-        tasks += [storage.read(ctx), hdinsight_kafka.read(ctx)]
-    results = await asyncio.gather(*tasks)
-    a.membership = results[0]
-    if len(results) > 1:
-        a.network = results[1]
-    if len(results) > 2:
-        a.storage, a.cluster = results[2], results[3]
-    if not a.network:
-        a.network = {"nsg": None, "rules": [], "vnet": None, "subnet": None}
-    if not a.storage:
-        a.storage = {"account": None, "container": None}
+    (a.resource_group, a.app, a.group, a.network, a.storage, a.cluster) = await asyncio.gather(
+        resource_group.read(ctx), app_registration.read(ctx), security_group.read(ctx), network.read(ctx),
+        storage.read(ctx), hdinsight_kafka.read(ctx))
+    a.membership = await group_membership.read(ctx, (a.app or {}).get("servicePrincipalId"),
+                                               (a.group or {}).get("id"))
     return a
 
 
@@ -74,9 +64,15 @@ def diff_all(ctx: Context, a: Actual) -> list[Change]:
     ]
 
 
-async def plan(ctx: Context) -> tuple[Actual, list[Change]]:
+async def plan(ctx: Context, *, preflight: bool = True) -> tuple[Actual, list[Change]]:
+    """Read and diff; with `preflight`, also the read-only checks that would make the cluster PUT fail (name
+    availability, core quota), so bad input stops before any write."""
     actual = await read_all(ctx)
-    return actual, diff_all(ctx, actual)
+    changes = diff_all(ctx, actual)
+    cluster = _pick(changes, hdinsight_kafka.RESOURCE)[0]
+    if preflight and cluster.action == "create":
+        await hdinsight_kafka.preflight_readonly(ctx)
+    return actual, changes
 
 
 def _pick(changes: list[Change], *resources: str) -> list[Change]:
@@ -85,6 +81,9 @@ def _pick(changes: list[Change], *resources: str) -> list[Change]:
 
 async def apply(ctx: Context, actual: Actual, changes: list[Change], *, wait: bool = True) -> dict[str, Any]:
     """Apply a plan; returns the outputs. Steps start as soon as what they need is done."""
+    failed = [c for c in changes if c.action == "failed"]
+    if failed:  # something in the way that a re-run cannot fix: write nothing
+        raise ProvisionError(failed[0].note)
 
     async def rg_step() -> Any:
         return await resource_group.apply(ctx, _pick(changes, resource_group.RESOURCE)[0])
@@ -120,7 +119,7 @@ async def apply(ctx: Context, actual: Actual, changes: list[Change], *, wait: bo
     async def cluster_step() -> dict[str, Any]:
         group, net, _ = await group_task, await network_task, await storage_task
         c = _pick(changes, hdinsight_kafka.RESOURCE)[0]
-        if c.action in ("create", "wait"):
+        if c.action in ("create", "wait", "failed"):
             return await hdinsight_kafka.apply(ctx, c, group, net, wait=wait)
         return c.actual
 
@@ -174,22 +173,39 @@ async def current_outputs(ctx: Context) -> dict[str, Any]:
 
 
 async def destroy(ctx: Context) -> list[Change]:
-    """Delete what this tool created (found by tags / uniqueName), in reverse dependency order."""
+    """Delete what this tool created (found by tags / uniqueName / description), in reverse dependency order.
+    Anything else — a user's resource group, NSG, rules, VNet, storage, group — is left as it is."""
     a = await read_all(ctx)
     done: list[Change] = []
+    v = ctx.spec.values
+
+    async def wait(poller_call: Any, *args: Any) -> None:
+        poller = await ctx.arm_call(poller_call, *args)
+        await ctx.arm_call(poller.result)
+
     if a.cluster is not None:
         await hdinsight_kafka.delete(ctx)
-        done.append(Change(hdinsight_kafka.RESOURCE, ctx.spec.values["cluster.name"], "delete"))
-    own_rg = a.resource_group is not None and resource_group.created_by_us(ctx, a.resource_group)
-    if own_rg:
-        poller = await ctx.arm_call(ctx.resource.resource_groups.begin_delete, ctx.spec.values["resource_group"])
-        await ctx.arm_call(poller.result)
-        done.append(Change(resource_group.RESOURCE, ctx.spec.values["resource_group"], "delete",
-                           note="with everything in it"))
-    elif a.network.get("nsg") is not None:
-        # A resource group (or NSG) we did not create: remove only our rules, never the user's.
-        for name in await network.delete_owned_rules(ctx):
+        done.append(Change(hdinsight_kafka.RESOURCE, v["cluster.name"], "delete"))
+    nsg_ours = a.network.get("nsg") is not None and not v["network.nsg_id"] and _tagged(ctx, a.network["nsg"])
+    if a.network.get("nsg") is not None and not nsg_ours:
+        for name in await network.delete_owned_rules(ctx):  # only our rules in someone else's NSG
             done.append(Change(network.RESOURCE_RULE, name, "delete"))
+    if a.resource_group is not None and resource_group.created_by_us(ctx, a.resource_group):
+        await wait(ctx.resource.resource_groups.begin_delete, v["resource_group"])
+        done.append(Change(resource_group.RESOURCE, v["resource_group"], "delete", note="with everything in it"))
+    else:  # a resource group we did not create: delete only the resources we tagged
+        n = network.names(ctx)
+        vnet = a.network.get("vnet")
+        if vnet is not None and not v["network.subnet_id"] and _tagged(ctx, vnet):
+            await wait(ctx.network.virtual_networks.begin_delete, n["vnet_rg"], n["vnet"])
+            done.append(Change(network.RESOURCE_SUBNET, n["vnet"], "delete", note="virtual network"))
+        if nsg_ours:
+            await wait(ctx.network.network_security_groups.begin_delete, n["nsg_rg"], n["nsg"])
+            done.append(Change(network.RESOURCE_NSG, n["nsg"], "delete"))
+        account = a.storage.get("account")
+        if account is not None and _tagged(ctx, account):
+            await ctx.arm_call(ctx.storage.storage_accounts.delete, v["resource_group"], v["storage.account"])
+            done.append(Change(storage.RESOURCE_ACCOUNT, v["storage.account"], "delete"))
     # Entra objects are deleted only when this environment made them (app tags, group description).
     if a.group is not None and security_group.created_by_us(ctx, a.group):
         await security_group.delete(ctx, a.group)
@@ -198,6 +214,11 @@ async def destroy(ctx: Context) -> list[Change]:
         await app_registration.delete(ctx, a.app)
         done.append(Change(app_registration.RESOURCE, a.app["displayName"], "delete"))
     return done
+
+
+def _tagged(ctx: Context, resource: Any) -> bool:
+    tags = getattr(resource, "tags", None) or {}
+    return tags.get("managed-by") == "provision" and tags.get("provision-environment") == ctx.spec.values["name"]
 
 
 def endpoint_document(out: dict[str, Any]) -> dict[str, str]:

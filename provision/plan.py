@@ -12,7 +12,7 @@ KNOWN_AFTER_APPLY = "(known after apply)"
 class Change:
     resource: str  # e.g. "security group"
     name: str  # the Azure name (or id) of the object
-    action: str  # create | update | noop | delete | read
+    action: str  # create | update | delete | noop | wait (deployment in progress) | drift | failed
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # field → (old, new)
     actual: Any = None  # what `read` found (None: nothing)
     note: str = ""
@@ -28,7 +28,7 @@ class Change:
 
 
 def summary(changes: list[Change]) -> dict[str, int]:
-    out = {"create": 0, "update": 0, "delete": 0, "noop": 0}
+    out = {"create": 0, "update": 0, "delete": 0, "noop": 0}  # plus wait / drift / failed when present
     for c in changes:
         out[c.action] = out.get(c.action, 0) + 1
     return out

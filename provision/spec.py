@@ -325,12 +325,15 @@ def resolve(file: str | os.PathLike | None = None, flags: dict[str, Any] | None 
             values[f.key] = list(default) if isinstance(default, list) else (
                 dict(default) if isinstance(default, dict) else default)
             sources[f.key] = "default"
+    if values["subscription"] is None and values["cloud"] != "local" and env.get("AZURE_SUBSCRIPTION_ID"):
+        # The subscription seeds the globally unique default names: take the one the credential uses.
+        values["subscription"], sources["subscription"] = env["AZURE_SUBSCRIPTION_ID"], "env"
     _derive(values, sources)
     # What the user wrote is checked before what was derived from it, so the message names their field.
     for f in sorted(FIELDS, key=lambda f: sources[f.key] == "derived"):
         if f.check is not None and values[f.key] is not None:
             f.check(f.key, values[f.key])
-    _cross_checks(values)
+    _cross_checks(values, env)
     users = (values["cluster.gateway_username"], values["cluster.ssh_username"])
     for which, env_name in SECRET_ENV.items():  # passwords given by env are checked now, before any write
         if env.get(env_name):
@@ -363,7 +366,7 @@ def _derive(v: dict[str, Any], src: dict[str, str]) -> None:
     default("cluster.kafka_version", DEFAULT_KAFKA.get(v["cluster.version"], ""))
 
 
-def _cross_checks(v: dict[str, Any]) -> None:
+def _cross_checks(v: dict[str, Any], env: Any) -> None:
     version, kafka = v["cluster.version"], v["cluster.kafka_version"]
     if kafka not in KAFKA_VERSIONS[version]:
         raise SpecError("cluster.kafka_version", f"Kafka {kafka} is not offered on HDInsight {version} (offered: "
@@ -375,7 +378,7 @@ def _cross_checks(v: dict[str, Any]) -> None:
         if not sub.subnet_of(space):  # type: ignore[arg-type]
             raise SpecError("network.subnet_prefix", f"{sub} is not inside network.address_space {space}",
                             "pick a prefix inside the VNet's address space")
-    if v["cloud"] != "local" and v["subscription"] is None and not os.environ.get("AZURE_SUBSCRIPTION_ID"):
+    if v["cloud"] != "local" and v["subscription"] is None:
         raise SpecError("subscription", "is required for a real cloud",
                         "set PROVISION_SUBSCRIPTION, --subscription or AZURE_SUBSCRIPTION_ID")
     if v["cluster.gateway_username"] == v["cluster.ssh_username"]:

@@ -116,7 +116,8 @@ def revoke(client: str | None, **params: Any) -> None:
     req = _request({**r.extra, "credential": "none"}, client)
     ctx = r.context()
     res = run_async(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
-    emit(r, res.as_dict(), lambda: click.echo(f"{res.name}: {', '.join(res.wrote) or 'was not a member'}"))
+    emit(r, res.as_dict(), lambda: click.echo(
+        f"{res.name}: {', '.join(res.wrote) or res.message or 'was not a member: nothing to do'}"))
 
 
 @access.command("list")
@@ -194,7 +195,9 @@ def _live(ctx: Any, req: Any, config: str | None) -> dict[str, Any]:
 @click.argument("client", metavar="NAME", required=False)
 @spec_options
 @click.option("--app-id", default=None)
-@click.option("--credential", type=click.Choice(["secret", "certificate"]), default="secret", show_default=True)
+@click.option("--credential", type=click.Choice(["secret", "certificate"]), default=None,
+              help="Kind of the new credential. Default: the kind the client was granted with (recorded in "
+              "<name>.credential.json), else secret.")
 @click.option("--keep-old", is_flag=True, help="Keep the previous credential (for a grace period) instead of "
               "removing it once the new one is written.")
 @days_option
@@ -208,6 +211,8 @@ def rotate(client: str | None, **params: Any) -> None:
     r = Runner(params)
     req = _request(r.extra, client)
     ctx = r.context()
+    if not r.extra.get("credential"):
+        req.credential = lib.recorded_kind(ctx, req.name) or "secret"
     res = run_async(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
                                  out=Path(r.extra["out"]) if r.extra.get("out") else None, fmt=r.extra["fmt"]))
     emit(r, res.as_dict(), lambda: _print_results([res]))

@@ -81,7 +81,10 @@ def env(data_dir: str | None, fmt: str, start: bool) -> None:
     Includes the emulator operator's client secret (a local, throwaway credential), since that is what
     DefaultAzureCredential reads: eval "$(provision emulator env)".
     """
-    info = launcher.start(data_dir) if start else launcher.status(data_dir)
+    try:
+        info = launcher.start(data_dir) if start else launcher.status(data_dir)
+    except launcher.EmulatorError as e:
+        raise click.ClickException(str(e)) from None
     if info is None:
         raise click.ClickException("the emulator is not running; run `provision emulator start`")
     values = info.env()

@@ -106,15 +106,26 @@ def command(fn: Callable) -> Callable:
         except ProvisionError as e:
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
-        except Exception as e:  # an Azure SDK error: one line, not a traceback
-            from azure.core.exceptions import AzureError
-
-            if isinstance(e, AzureError) or type(e).__name__ == "ODataError":
+        except Exception as e:  # an Azure SDK or transport error: one line, not a traceback
+            if _is_service_error(e):
                 click.echo(f"Error: {_azure_message(e)}", err=True)
                 sys.exit(1)
             raise
 
     return wrapper
+
+
+def _is_service_error(e: Exception) -> bool:
+    from azure.core.exceptions import AzureError
+
+    if isinstance(e, AzureError):
+        return True
+    try:  # msgraph-sdk (kiota) errors and its httpx transport errors
+        import httpx
+        from kiota_abstractions.api_error import APIError
+    except ImportError:
+        return False
+    return isinstance(e, (APIError, httpx.HTTPError))
 
 
 def _azure_message(e: Exception) -> str:
@@ -132,7 +143,7 @@ def emit(runner: Runner, data: Any, text: Callable[[], None]) -> None:
 
 
 def print_plan(changes: list[Any]) -> None:
-    symbols = {"create": "+", "update": "~", "delete": "-", "noop": " ", "wait": "…"}
+    symbols = {"create": "+", "update": "~", "delete": "-", "noop": " ", "wait": "…", "drift": "!", "failed": "x"}
     for c in changes:
         line = f"  {symbols.get(c.action, '?')} {c.resource:<24} {c.name}"
         if c.action not in ("noop",):
@@ -188,7 +199,12 @@ def plan(**params: Any) -> None:
     _, changes = run_async(run())
     emit(r, {"changes": [c.as_dict() for c in changes], "summary": _summary(changes)},
          lambda: print_plan(changes))
-    if r.extra.get("detailed_exitcode") and any(c.writes for c in changes):
+    failed = [c for c in changes if c.action == "failed"]
+    if failed:  # `up` would stop on these: say so with the exit code too
+        for c in failed:
+            click.echo(f"Error: {c.note}", err=True)
+        sys.exit(1)
+    if r.extra.get("detailed_exitcode") and any(c.writes or c.action == "drift" for c in changes):
         sys.exit(EXIT_CHANGES)
 
 
@@ -280,10 +296,11 @@ def status(**params: Any) -> None:
     ctx = r.context()
     from provision import engine
 
-    actual, changes = run_async(engine.plan(ctx))
+    actual, changes = run_async(engine.plan(ctx, preflight=False))
     rows = []
     for c in changes:
-        state = {"create": "missing", "noop": "ok", "update": "drift", "wait": "deploying"}.get(c.action, c.action)
+        state = {"create": "missing", "noop": "ok", "update": "differs", "delete": "unwanted", "wait": "deploying",
+                 "drift": "drift", "failed": "failed"}.get(c.action, c.action)
         if c.resource == "hdinsight kafka cluster" and actual.cluster:
             props = actual.cluster.get("properties", {})
             state = f"{props.get('provisioning_state')} / {props.get('cluster_state')}"

@@ -183,6 +183,8 @@ def cluster_deploy(**params: Any) -> None:
         if st["account"] is None or st["container"] is None:
             raise ProvisionError("the storage account/container does not exist; run `provision storage ensure`")
         net = await network.read(ctx)
+        if net["subnet"] is None:  # never deploy outside the NSG-protected subnet by accident
+            raise ProvisionError("the cluster subnet does not exist; run `provision network open` first")
         change = hdinsight_kafka.diff(ctx, await hdinsight_kafka.read(ctx), group["id"])
         actual = await hdinsight_kafka.apply(ctx, change, group, net, wait=r.extra.get("wait", True))
         props = (actual or {}).get("properties", {})

@@ -31,6 +31,9 @@ from provision.emulator.state import EmulatorState
 log = logging.getLogger("provision.emulator")
 
 _SLASHES = re.compile(r"/{2,}")
+# ARM POST actions that read and change nothing: the request log does not count them as writes.
+_ARM_READ_ACTIONS = re.compile(r"/(checkNameAvailability|validateCreateRequest|listKeys|getGatewaySettings)$",
+                               re.IGNORECASE)
 
 
 def family_of(path: str) -> str:
@@ -140,7 +143,8 @@ class Front:
                 "family": family,
                 "clientId": getattr(caller, "app_id", None),
                 "fault": fault_note,
-                "write": scope.get("state", {}).get("write", method in ("POST", "PUT", "PATCH", "DELETE")),
+                "write": scope.get("state", {}).get("write", method in ("POST", "PUT", "PATCH", "DELETE")
+                                                    and not (family == "arm" and _ARM_READ_ACTIONS.search(path))),
             })
 
 

@@ -6,23 +6,26 @@ detached process and talks to it over HTTPS, never importing the emulator's inte
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provision.emulator.config import DATA_DIR_ENV, default_data_dir
+from provision.errors import ProvisionError
 
 RUNTIME_FILE = "emulator.json"
+LOCK_FILE = ".lock"
 
 
-class EmulatorError(Exception):
-    pass
+class EmulatorError(ProvisionError):
+    """The emulator could not be started, reached or stopped."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,8 @@ class EmulatorInfo:
     tenant_id: str
     subscription_id: str
     client_id: str
-    client_secret: str
-    admin_key: str
+    client_secret: str = field(repr=False)
+    admin_key: str = field(repr=False)
 
     @property
     def authority(self) -> str:
@@ -103,16 +106,66 @@ def _info(data_dir: Path, runtime: dict[str, Any]) -> EmulatorInfo:
     )
 
 
-def _healthy(url: str, ca: Path, timeout: float = 2.0) -> bool:
+def _health(url: str, ca: Path, timeout: float = 2.0) -> dict[str, Any] | None:
+    """The health document of the emulator at `url` (verified against our CA), or None."""
     import ssl
     import urllib.request
 
-    ctx = ssl.create_default_context(cafile=str(ca))
     try:
+        ctx = ssl.create_default_context(cafile=str(ca))
         with urllib.request.urlopen(f"{url}/_emulator/health", context=ctx, timeout=timeout) as r:
-            return r.status == 200
+            if r.status != 200:
+                return None
+            body = json.loads(r.read())
+            return body if isinstance(body, dict) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _healthy(url: str, ca: Path, timeout: float = 2.0) -> bool:
+    return _health(url, ca, timeout) is not None
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    """The process's arguments (Linux /proc), or None where that cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return [a.decode(errors="replace") for a in raw.split(b"\0") if a]
+
+
+def _same_dir(arg: str, pid: int, d: Path) -> bool:
+    path = Path(arg).expanduser()
+    if not path.is_absolute():
+        try:
+            path = Path(os.readlink(f"/proc/{pid}/cwd")) / path
+        except OSError:
+            return False
+    try:
+        return path.resolve() == d.resolve()
     except OSError:
         return False
+
+
+def _owns(pid: int, d: Path, runtime: dict[str, Any]) -> bool | None:
+    """Is `pid` the emulator serving data directory `d`? True, False, or None when it cannot be told.
+
+    A pid in emulator.json may belong to an unrelated process by now (after a crash or a reboot): never signal one
+    without this proof — its command line names the emulator and this directory, or the emulator at the recorded
+    URL (verified by our CA) answers with that pid."""
+    args = _cmdline(pid)
+    if args is not None and "serve" in args and any(a.endswith("provision.emulator") for a in args):
+        if "--data-dir" in args:
+            i = args.index("--data-dir")
+            if i + 1 < len(args) and _same_dir(args[i + 1], pid, d):
+                return True
+    health = _health(runtime.get("url", ""), d / "ca.pem") if runtime.get("url") else None
+    if health is not None and health.get("pid") == pid:
+        return True
+    if args is not None:
+        return False  # we could read its command line, and it is not ours
+    return None
 
 
 def status(data_dir: str | os.PathLike | None = None) -> EmulatorInfo | None:
@@ -126,24 +179,46 @@ def status(data_dir: str | os.PathLike | None = None) -> EmulatorInfo | None:
 
 def start(data_dir: str | os.PathLike | None = None, port: int | None = None, timeout: float = 60.0,
           env: dict[str, str] | None = None) -> EmulatorInfo:
-    """Start a background emulator (or return the one already running) and wait until it answers."""
+    """Start a background emulator (or return the one already running) and wait until it answers.
+
+    Holds an exclusive lock on `<data dir>/.lock` throughout, so concurrent starts for one data directory start
+    one emulator (two would share, and corrupt, one SQLite file); the second returns the first's."""
     d = resolve_data_dir(data_dir)
     running = status(d)
     if running is not None:
-        if port and running.port != port:
-            raise EmulatorError(f"an emulator for {d} is already running on port {running.port}; stop it first")
-        return running
-    d.mkdir(parents=True, exist_ok=True)
-    os.chmod(d, 0o700)
-    log = open(d / "emulator.log", "ab")
+        return _check_port(d, running, port)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        lock = open(d / LOCK_FILE, "a")
+    except OSError as e:
+        raise EmulatorError(f"cannot use {d} as the emulator's data directory: {e.strerror or e}") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        running = status(d)  # another start may have finished while we waited
+        if running is not None:
+            return _check_port(d, running, port)
+        return _spawn(d, port, timeout, env)
+
+
+def _check_port(d: Path, running: EmulatorInfo, port: int | None) -> EmulatorInfo:
+    if port and running.port != port:
+        raise EmulatorError(f"an emulator for {d} is already running on port {running.port}; stop it first")
+    return running
+
+
+def _spawn(d: Path, port: int | None, timeout: float, env: dict[str, str] | None) -> EmulatorInfo:
     cmd = [sys.executable, "-m", "provision.emulator", "serve", "--data-dir", str(d)]
     if port:
         cmd += ["--port", str(port)]
     proc_env = dict(os.environ, **(env or {}))
     proc_env.pop(DATA_DIR_ENV, None)
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                            env=proc_env, close_fds=True)
-    log.close()
+    try:
+        with open(d / "emulator.log", "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                    env=proc_env, close_fds=True)
+    except OSError as e:
+        raise EmulatorError(f"cannot start the emulator for {d}: {e.strerror or e}") from None
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -164,6 +239,14 @@ def stop(data_dir: str | os.PathLike | None = None, timeout: float = 15.0) -> bo
     if runtime is None:
         return False
     pid = int(runtime["pid"])
+    ours = _owns(pid, d, runtime)
+    if not ours:
+        if ours is False:  # a stale file naming someone else's process: forget it, signal nothing
+            try:
+                (d / RUNTIME_FILE).unlink()
+            except OSError:
+                pass
+        return False
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:

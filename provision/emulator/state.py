@@ -24,6 +24,8 @@ from provision.emulator.tokens import Signer
 OPERATOR_FILE = "operator.json"
 ADMIN_KEY_FILE = "admin-key"
 OPERATOR_APP_NAME = "provision-emulator-operator"
+# Service modules that keep tables of their own: imported (so they register their schemas) before the store is used.
+SCHEMA_MODULES = ("provision.emulator.services.kafkarest.models",)
 
 
 @dataclass
@@ -65,6 +67,7 @@ class EmulatorState:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "state.sqlite3")
+        self._create_schemas()
         self.signer = Signer(self.data_dir)
         self.directory = d.Directory(self.store)
         self.timing = timing or Timing.from_env()
@@ -77,6 +80,15 @@ class EmulatorState:
         self.started = time.time()
         self.boot = self._bootstrap()
         self.admin_key = self._admin_key()
+
+    def _create_schemas(self) -> None:
+        """Every service's tables exist before the first request: a service must never create them on first use,
+        which may happen inside another operation's transaction (e.g. a cluster's data purged by `settle`)."""
+        import importlib
+
+        for module in SCHEMA_MODULES:
+            importlib.import_module(module)
+        self.store.create_schemas()
 
     # -- first start --------------------------------------------------------------------------------------------
     def _bootstrap(self) -> Bootstrap:

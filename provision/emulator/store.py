@@ -32,6 +32,20 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 """
 
+# Tables a service keeps beside `objects` (name -> CREATE ... IF NOT EXISTS script). Services register their schema
+# at import; `EmulatorState` applies every registered schema when it opens the store — never on a service's first
+# use, which may fall inside another operation's transaction (see `Store.executescript`).
+_SCHEMAS: dict[str, str] = {}
+
+
+def register_schema(name: str, sql: str) -> None:
+    """Declare a service's tables; created at emulator start by `Store.create_schemas`."""
+    _SCHEMAS[name] = sql
+
+
+def registered_schemas() -> dict[str, str]:
+    return dict(_SCHEMAS)
+
 
 class Store:
     """A small document store over SQLite. Thread-safe; every public method is one transaction unless it runs
@@ -72,8 +86,18 @@ class Store:
             return self._conn.execute(sql, params)
 
     def executescript(self, sql: str) -> None:
+        """Run a DDL script. Never inside `transaction()`: sqlite3's executescript COMMITs the open transaction
+        first, which would commit half an operation and make its own COMMIT fail."""
         with self._lock:
+            if self._depth > 0:
+                raise RuntimeError("Store.executescript inside a transaction: create schemas at startup "
+                                   "(store.register_schema) instead")
             self._conn.executescript(sql)
+
+    def create_schemas(self) -> None:
+        """Create every registered service table (idempotent)."""
+        for sql in registered_schemas().values():
+            self.executescript(sql)
 
     # -- documents ----------------------------------------------------------------------------------------------
     def get(self, kind: str, id: str) -> dict[str, Any] | None:

@@ -10,14 +10,13 @@ import datetime as dt
 import json
 from typing import Any
 
-from provision.consistency import retry_lag
 from provision.context import Context, write_private
 from provision.plan import KNOWN_AFTER_APPLY, Change
-from provision.resources.graph_util import get_or_none, prefer_create_if_missing
+from provision.resources import graph_util
+from provision.resources.graph_util import RENEW_BEFORE, get_or_none
 
 RESOURCE = "app registration"
 SECRET_DISPLAY_NAME = "provision"
-RENEW_BEFORE = dt.timedelta(days=7)  # a secret this close to expiry counts as gone
 
 
 def tags(ctx: Context) -> list[str]:
@@ -73,61 +72,49 @@ def diff(ctx: Context, actual: dict[str, Any] | None, *, rotate: bool = False) -
 
 
 async def apply(ctx: Context, change: Change) -> dict[str, Any]:
-    from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
-        AddPasswordPostRequestBody,
-    )
     from msgraph.generated.models.application import Application
-    from msgraph.generated.models.password_credential import PasswordCredential
     from msgraph.generated.models.service_principal import ServicePrincipal
 
     name = ctx.spec.values["app.name"]
     actual = dict(change.actual or {})
     if change.action == "create" or "displayName" in change.fields:
-        created = await ctx.graph.applications_with_unique_name(name).patch(
-            Application(display_name=name, sign_in_audience="AzureADMyOrg", tags=tags(ctx)),
-            request_configuration=prefer_create_if_missing())
-        if created is None:  # 204: it existed; read it back (the upsert key is consistent)
-            created = await retry_lag(lambda: ctx.graph.applications_with_unique_name(name).get(),
-                                      what=f"application {name}")
+        created, _ = await graph_util.upsert_application(
+            ctx.graph, name, Application(display_name=name, sign_in_audience="AzureADMyOrg", tags=tags(ctx)))
         actual.update(id=created.id, appId=created.app_id, displayName=created.display_name)
         ctx.event(RESOURCE, f"application {name} ({created.app_id})")
     if not actual.get("servicePrincipalId"):
-        sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(actual["appId"]).patch(
-            ServicePrincipal(tags=["WindowsAzureActiveDirectoryIntegratedApp"]),
-            request_configuration=prefer_create_if_missing()), what=f"service principal of {name}")
-        if sp is None:
-            sp = await retry_lag(lambda: ctx.graph.service_principals_with_app_id(actual["appId"]).get(),
-                                 what=f"service principal of {name}")
+        sp, _ = await graph_util.ensure_service_principal(
+            ctx.graph, actual["appId"], ServicePrincipal(tags=["WindowsAzureActiveDirectoryIntegratedApp"]),
+            what=f"service principal of {name}")
         actual["servicePrincipalId"] = sp.id
         ctx.event(RESOURCE, f"service principal {sp.id}")
     if "clientSecret" in change.fields:
         old = load_secret(ctx)
-        end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=ctx.spec.values["app.credential_days"])
-        body = AddPasswordPostRequestBody(password_credential=PasswordCredential(
-            display_name=SECRET_DISPLAY_NAME, end_date_time=end))
-        pw = await retry_lag(lambda: ctx.graph.applications.by_application_id(actual["id"]).add_password.post(body),
-                             what=f"client secret of {name}")
+        held = old if old and old.get("appId") == actual["appId"] else None
+        pw = await graph_util.add_secret(ctx.graph, actual["id"], SECRET_DISPLAY_NAME,
+                                         ctx.spec.values["app.credential_days"], what=f"client secret of {name}")
         write_private(secret_path(ctx), json.dumps({
             "appId": actual["appId"], "tenantId": ctx.tenant_id, "keyId": str(pw.key_id),
             "endDateTime": pw.end_date_time.isoformat(), "clientSecret": pw.secret_text}, indent=2))
         actual.update(secretKeyId=str(pw.key_id), secretExpires=pw.end_date_time.isoformat())
         ctx.event(RESOURCE, f"client secret {pw.key_id} written to {secret_path(ctx)} (0600)")
-        if old and old.get("appId") == actual["appId"] and old.get("keyId") != str(pw.key_id) \
-                and any(c["keyId"] == old.get("keyId") for c in actual.get("passwordCredentials", [])):
-            await remove_secret(ctx, actual["id"], old["keyId"])
+        creds = actual.get("passwordCredentials", [])
+        if held is None:
+            # No secret held here (new machine, CI runner): the ones this tool added elsewhere are unusable from
+            # here and would pile up; remove them (secrets with other display names are left alone).
+            stale = [c["keyId"] for c in creds if c.get("displayName") == SECRET_DISPLAY_NAME
+                     and c["keyId"] != str(pw.key_id)]
+        else:
+            stale = [held["keyId"]] if held.get("keyId") != str(pw.key_id) and any(
+                c["keyId"] == held.get("keyId") for c in creds) else []
+        for key_id in stale:
+            await remove_secret(ctx, actual["id"], key_id)
     return actual
 
 
 async def remove_secret(ctx: Context, app_object_id: str, key_id: str) -> None:
-    import uuid
-
-    from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
-        RemovePasswordPostRequestBody,
-    )
-
-    await ctx.graph.applications.by_application_id(app_object_id).remove_password.post(
-        RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id)))
-    ctx.event(RESOURCE, f"removed the previous client secret {key_id}")
+    if await graph_util.remove_secret(ctx.graph, app_object_id, key_id):
+        ctx.event(RESOURCE, f"removed the previous client secret {key_id}")
 
 
 def created_by_us(ctx: Context, actual: dict[str, Any]) -> bool:

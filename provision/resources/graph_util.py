@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any
 
 
@@ -40,3 +42,101 @@ def odata_message(exc: BaseException) -> str:
     if err is not None and getattr(err, "message", None):
         return f"{getattr(err, 'code', '')}: {err.message}"
     return str(exc)
+
+
+# -- app registrations shared by the environment's own app (app_registration) and client apps (access) ----------
+RENEW_BEFORE = dt.timedelta(days=7)  # a credential this close to expiry counts as gone
+
+
+def valid_until(value: Any) -> bool:
+    """True when an end date is further away than RENEW_BEFORE."""
+    if not value:
+        return False
+    end = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return end > dt.datetime.now(dt.timezone.utc) + RENEW_BEFORE
+
+
+async def upsert_application(graph: Any, unique_name: str, body: Any) -> tuple[Any, bool]:
+    """PATCH /applications(uniqueName=…) with create-if-missing: (application, created). A 204 (it existed) is read
+    back — the upsert key is consistent, but the read is retried for replication lag."""
+    from provision.consistency import retry_lag
+
+    app = await graph.applications_with_unique_name(unique_name).patch(
+        body, request_configuration=prefer_create_if_missing())
+    if app is not None:
+        return app, True
+    return await retry_lag(lambda: graph.applications_with_unique_name(unique_name).get(),
+                           what=f"application {unique_name}"), False
+
+
+async def ensure_service_principal(graph: Any, app_id: str, body: Any = None, *, what: str = "service principal",
+                                   ) -> tuple[Any, bool]:
+    """The app's service principal, created (upsert by appId) when missing: (service principal, created)."""
+    from msgraph.generated.models.service_principal import ServicePrincipal
+
+    from provision.consistency import retry_lag
+
+    sp = await get_or_none(lambda: graph.service_principals_with_app_id(app_id).get())
+    if sp is not None:
+        return sp, False
+    sp = await retry_lag(lambda: graph.service_principals_with_app_id(app_id).patch(
+        body or ServicePrincipal(), request_configuration=prefer_create_if_missing()), what=what)
+    if sp is None:
+        sp = await retry_lag(lambda: graph.service_principals_with_app_id(app_id).get(), what=what)
+    return sp, True
+
+
+async def add_secret(graph: Any, app_object_id: str, display_name: str, days: int, *, what: str) -> Any:
+    """addPassword: the new PasswordCredential (secret_text is returned only here)."""
+    from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+        AddPasswordPostRequestBody,
+    )
+    from msgraph.generated.models.password_credential import PasswordCredential
+
+    from provision.consistency import retry_lag
+
+    end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+    body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=display_name,
+                                                                             end_date_time=end))
+    return await retry_lag(lambda: graph.applications.by_application_id(app_object_id).add_password.post(body),
+                           what=what)
+
+
+async def remove_secret(graph: Any, app_object_id: str, key_id: Any) -> bool:
+    """removePassword; False when the secret (or the app) is already gone."""
+    from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
+        RemovePasswordPostRequestBody,
+    )
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+    try:
+        await graph.applications.by_application_id(app_object_id).remove_password.post(
+            RemovePasswordPostRequestBody(key_id=uuid.UUID(str(key_id))))
+    except ODataError as e:
+        if is_not_found(e) or getattr(e, "response_status_code", None) == 400:
+            return False
+        raise
+    return True
+
+
+async def remove_other_secrets(graph: Any, app: Any, display_name: str, keep_key_id: Any) -> list[str]:
+    """Remove the app's password credentials named `display_name` other than `keep_key_id` (secrets this tool
+    added elsewhere and no longer holds); others' secrets are left alone. Returns the removed key ids."""
+    removed = []
+    for c in getattr(app, "password_credentials", None) or []:
+        if c.display_name == display_name and str(c.key_id) != str(keep_key_id):
+            if await remove_secret(graph, app.id, c.key_id):
+                removed.append(str(c.key_id))
+    return removed
+
+
+async def key_credentials_with_keys(graph: Any, app_object_id: str) -> list[Any]:
+    """The app's keyCredentials including each certificate (`key`): Graph returns `key` only on
+    `$select=keyCredentials` for a single object, so a PATCH can re-send the certificates it keeps."""
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.applications.item.application_item_request_builder import ApplicationItemRequestBuilder
+
+    qp = ApplicationItemRequestBuilder.ApplicationItemRequestBuilderGetQueryParameters(select=["keyCredentials"])
+    app = await graph.applications.by_application_id(app_object_id).get(
+        request_configuration=RequestConfiguration(query_parameters=qp))
+    return list(app.key_credentials or []) if app else []

@@ -105,10 +105,11 @@ def diff(ctx: Context, actual: dict[str, Any] | None, group_id: str | None) -> C
     if provisioning.lower() == "inprogress":
         return Change(RESOURCE, name, "wait", actual=actual,
                       note=f"a deployment is in progress (clusterState {cluster_state}); re-attaching")
-    if provisioning.lower() == "failed":
+    if provisioning.lower() == "failed":  # reported by plan/status; `up` stops on it (engine)
         errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in props.get("errors") or [])
-        raise DeploymentFailed(f"cluster {name} exists in state Failed ({errors or 'no details'}); run "
-                               f"`provision down` (or delete the cluster) and `provision up` again")
+        return Change(RESOURCE, name, "failed", actual=actual,
+                      note=f"cluster {name} exists in state Failed ({errors or 'no details'}); run `provision "
+                           f"down` (or delete the cluster) and `provision up` again")
     have_group = ((props.get("kafka_rest_properties") or {}).get("client_group_info") or {}).get("group_id")
     drift: dict[str, tuple[Any, Any]] = {}
     if group_id and have_group and have_group.lower() != group_id.lower():
@@ -118,7 +119,7 @@ def diff(ctx: Context, actual: dict[str, Any] | None, group_id: str | None) -> C
         drift["workers"] = (workers.get("target_instance_count"), v["cluster.worker_count"])
     if drift:
         # The REST proxy group cannot change after creation (no ARM update for it); resize is out of scope.
-        return Change(RESOURCE, name, "noop", drift, actual,
+        return Change(RESOURCE, name, "drift", drift, actual,
                       note="differs from the spec in fields that need the cluster to be recreated; left as is")
     return Change(RESOURCE, name, "noop", actual=actual)
 
@@ -157,11 +158,9 @@ async def desired_body(ctx: Context, group: dict[str, Any], network: dict[str, A
         sizes=await default_sizes(ctx))
 
 
-async def preflight(ctx: Context, body: dict[str, Any]) -> None:
-    """Stop before the PUT when it would fail: name taken, validateCreateRequest errors, core quota."""
-    from azure.mgmt.hdinsight.models import (
-        ClusterCreateRequestValidationParameters, NameAvailabilityCheckRequestParameters,
-    )
+async def preflight_readonly(ctx: Context) -> None:
+    """Before any write (from `plan`): the cluster name is available and the core quota has room."""
+    from azure.mgmt.hdinsight.models import NameAvailabilityCheckRequestParameters
 
     v = ctx.spec.values
     name, loc = v["cluster.name"], v["location"]
@@ -170,21 +169,31 @@ async def preflight(ctx: Context, body: dict[str, Any]) -> None:
     if not avail.name_available:
         raise InvalidInput(f"cluster.name: '{name}' is not available ({avail.message or avail.reason}); choose "
                            f"another name")
-    params = ClusterCreateRequestValidationParameters.from_dict(
-        {**body, "name": name, "type": "Microsoft.HDInsight/clusters", "tenantId": ctx.tenant_id,
-         "fetchAaddsResource": False})
-    result = await ctx.arm_call(ctx.hdinsight.locations.validate_cluster_create_request, loc, params)
-    errors = [f"{e.code}: {e.message}" for e in (result.validation_errors or [])]
-    if errors:
-        raise InvalidInput("cluster: the service would refuse this cluster: " + "; ".join(errors))
+    sizes = await default_sizes(ctx)
+    need = (HEAD_COUNT * core_count(sizes["headnode"]) + ZOOKEEPER_COUNT * core_count(sizes["zookeepernode"])
+            + v["cluster.worker_count"] * core_count(sizes["workernode"])
+            + (MANAGEMENT_COUNT * core_count(v["cluster.management_vm_size"]) if v["cluster.management_vm_size"]
+               else 0))
     usages = await ctx.arm_call(ctx.hdinsight.locations.list_usages, loc)
     cores = next((u for u in usages.value or [] if (u.name and u.name.value or "").lower() == "cores"), None)
-    need = sum(r["targetInstanceCount"] * core_count(r["hardwareProfile"]["vmSize"])
-               for r in body["properties"]["computeProfile"]["roles"])
     if cores is not None and cores.limit is not None and cores.current_value + need > cores.limit:
         raise InvalidInput(f"cluster: needs {need} cores but only {cores.limit - cores.current_value} of the "
                            f"{cores.limit}-core HDInsight quota in {loc} are free; request more quota or use "
                            f"smaller sizes / fewer workers")
+
+
+async def validate_request(ctx: Context, body: dict[str, Any]) -> None:
+    """validateCreateRequest needs the full body (group, storage key), so it runs just before the PUT."""
+    from azure.mgmt.hdinsight.models import ClusterCreateRequestValidationParameters
+
+    v = ctx.spec.values
+    params = ClusterCreateRequestValidationParameters.from_dict(
+        {**body, "name": v["cluster.name"], "type": "Microsoft.HDInsight/clusters", "tenantId": ctx.tenant_id,
+         "fetchAaddsResource": False})
+    result = await ctx.arm_call(ctx.hdinsight.locations.validate_cluster_create_request, v["location"], params)
+    errors = [f"{e.code}: {e.message}" for e in (result.validation_errors or [])]
+    if errors:
+        raise ProvisionError("cluster: the service would refuse this cluster: " + "; ".join(errors))
 
 
 CORES = {"standard_a2_v2": 2, "standard_a4_v2": 4, "standard_a8_v2": 8, "standard_d3_v2": 4, "standard_d4_v2": 8,
@@ -203,9 +212,11 @@ async def apply(ctx: Context, change: Change, group: dict[str, Any], network: di
 
     v = ctx.spec.values
     rg, name = v["resource_group"], v["cluster.name"]
+    if change.action == "failed":
+        raise DeploymentFailed(change.note)
     if change.action == "create":
         body = await desired_body(ctx, group, network)
-        await preflight(ctx, body)
+        await validate_request(ctx, body)
         poller = await ctx.arm_call(ctx.hdinsight.clusters.begin_create, rg, name,
                                     ClusterCreateParametersExtended.from_dict(body))
         ctx.event(RESOURCE, f"deployment of {name} accepted")

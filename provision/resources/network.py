@@ -68,6 +68,10 @@ def names(ctx: Context) -> dict[str, str]:
 def _covers(rule: Any, source: str, port: str) -> bool:
     if _v(rule.access).lower() != "allow" or _v(rule.direction).lower() != "inbound":
         return False
+    dests = [rule.destination_address_prefix] if rule.destination_address_prefix else list(
+        rule.destination_address_prefixes or [])
+    if not any(d in ("*", "VirtualNetwork") for d in dests):  # a rule for one address does not serve the subnet
+        return False
     if _v(rule.protocol).lower() not in ("tcp", "*"):
         return False
     sources = [rule.source_address_prefix] if rule.source_address_prefix else list(rule.source_address_prefixes or [])
@@ -118,26 +122,44 @@ def _missing_rules(ctx: Context, rules: list[Any]) -> list[RuleSpec]:
     return missing
 
 
+def _sources_ports(rule: Any) -> tuple[list[str], list[str]]:
+    sources = [rule.source_address_prefix] if rule.source_address_prefix else list(rule.source_address_prefixes or [])
+    ports = [rule.destination_port_range] if rule.destination_port_range else list(rule.destination_port_ranges or [])
+    return sorted(sources), sorted(ports)
+
+
 def diff(ctx: Context, actual: dict[str, Any]) -> list[Change]:
     n = names(ctx)
     changes = []
     nsg = actual["nsg"]
     tags = ctx.spec.managed_tags
+    own = not ctx.spec.values["network.nsg_id"]  # an NSG named by id is the user's: we only add our rules to it
     if nsg is None:
         changes.append(Change(RESOURCE_NSG, n["nsg"], "create", {"location": (None, ctx.spec.values["location"])}))
     else:
         missing_tags = {k: v for k, v in tags.items() if (nsg.tags or {}).get(k) != v}
-        own = not ctx.spec.values["network.nsg_id"]
         changes.append(Change(RESOURCE_NSG, n["nsg"], "update" if own and missing_tags else "noop",
                               {"tags": (nsg.tags, {**(nsg.tags or {}), **tags})} if own and missing_tags else {},
                               nsg))
     for rule in _missing_rules(ctx, actual["rules"]):
         changes.append(Change(RESOURCE_RULE, rule.name, "create",
                               {"sources": (None, list(rule.sources)), "ports": (None, list(rule.ports))}))
-    for rule in desired_rules(ctx):
-        existing = next((r for r in actual["rules"] if r.name == rule.name), None)
-        if existing is not None:
-            changes.append(Change(RESOURCE_RULE, rule.name, "noop", actual=existing))
+    wanted = {r.name: r for r in desired_rules(ctx)}
+    for existing in actual["rules"]:
+        if not existing.name.startswith(RULE_PREFIX):
+            continue  # never touch rules we did not create
+        want = wanted.get(existing.name)
+        if want is None:
+            changes.append(Change(RESOURCE_RULE, existing.name, "delete", actual=existing,
+                                  note="no longer wanted by the spec"))
+            continue
+        have_sources, have_ports = _sources_ports(existing)
+        fields = {}
+        if have_sources != sorted(want.sources):
+            fields["sources"] = (have_sources, sorted(want.sources))
+        if have_ports != sorted(want.ports):
+            fields["ports"] = (have_ports, sorted(want.ports))
+        changes.append(Change(RESOURCE_RULE, existing.name, "update" if fields else "noop", fields, existing))
     subnet = actual["subnet"]
     nsg_id = nsg.id if nsg is not None else None
     if subnet is None:
@@ -190,19 +212,20 @@ def free_priorities(rules: list[Any], count: int) -> list[int]:
 async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> dict[str, Any]:
     from azure.mgmt.network.models import NetworkSecurityGroup, Subnet
 
+    from azure.mgmt.network.models import TagsObject
+
     n = names(ctx)
     loc = ctx.spec.values["location"]
     nsg = actual["nsg"]
     by = {(c.resource, c.action) for c in changes}
-    if (RESOURCE_NSG, "create") in by or (RESOURCE_NSG, "update") in by:
-        body = NetworkSecurityGroup(location=nsg.location if nsg else loc, tags={**((nsg.tags or {}) if nsg else {}),
-                                                                                 **ctx.spec.managed_tags})
-        if nsg is not None:  # PUT replaces: carry the existing rules over
-            body.security_rules = nsg.security_rules
+    if (RESOURCE_NSG, "create") in by:
         poller = await ctx.arm_call(ctx.network.network_security_groups.begin_create_or_update, n["nsg_rg"],
-                                    n["nsg"], body)
+                                    n["nsg"], NetworkSecurityGroup(location=loc, tags=ctx.spec.managed_tags))
         nsg = await ctx.arm_call(poller.result)
         ctx.event(RESOURCE_NSG, f"{n['nsg']} ready")
+    elif (RESOURCE_NSG, "update") in by:  # tags only: PATCH, never a PUT that could drop rules others add
+        nsg = await ctx.arm_call(ctx.network.network_security_groups.update_tags, n["nsg_rg"], n["nsg"],
+                                 TagsObject(tags={**(nsg.tags or {}), **ctx.spec.managed_tags}))
     new_rules = [c for c in changes if c.resource == RESOURCE_RULE and c.action == "create"]
     rules = list(nsg.security_rules or [])
     specs = {r.name: r for r in desired_rules(ctx)}
@@ -214,6 +237,16 @@ async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> 
         await ctx.arm_call(poller.result)
         ctx.event(RESOURCE_RULE, f"{rs.name} allows {','.join(rs.ports)} from {','.join(rs.sources)} "
                                  f"(priority {priority})")
+    for change in changes:
+        if change.resource != RESOURCE_RULE or change.action not in ("update", "delete"):
+            continue
+        if change.action == "update":  # ours: same name and priority, the spec's sources and ports
+            poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
+                                        change.name, security_rule(specs[change.name], change.actual.priority))
+        else:
+            poller = await ctx.arm_call(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], change.name)
+        await ctx.arm_call(poller.result)
+        ctx.event(RESOURCE_RULE, f"{change.name} {change.action}d")
     subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
     if subnet_change is not None:
         if subnet_change.action == "create" and actual["vnet"] is None:
@@ -229,11 +262,6 @@ async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> 
             await ctx.arm_call(poller.result)
         ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
     return await read(ctx)
-
-
-def subnet_ids(ctx: Context, actual: dict[str, Any]) -> tuple[str, str]:
-    """(vnet id, subnet id) for the cluster's virtualNetworkProfile."""
-    return actual["vnet"].id, actual["subnet"].id
 
 
 async def delete_owned_rules(ctx: Context) -> list[str]:

@@ -31,9 +31,10 @@ def diff(ctx: Context, actual: dict[str, Any] | None) -> Change:
                                                   "mailEnabled": (None, False)})
     if actual["securityEnabled"] is not True or actual["mailEnabled"] is not False:
         # The REST proxy only honours security groups, and Graph cannot turn an M365 group into one.
-        raise AlreadyExists(f"group {name} ({actual['id']}) exists but is not a security group "
-                            f"(securityEnabled={actual['securityEnabled']}, mailEnabled={actual['mailEnabled']}); "
-                            f"choose another group.name")
+        return Change(RESOURCE, name, "failed", actual=actual,
+                      note=f"group {name} ({actual['id']}) exists but is not a security group (securityEnabled="
+                           f"{actual['securityEnabled']}, mailEnabled={actual['mailEnabled']}); choose another "
+                           f"group.name")
     fields = {}
     if actual["displayName"] != name:
         fields["displayName"] = (actual["displayName"], name)
@@ -44,6 +45,8 @@ async def apply(ctx: Context, change: Change) -> dict[str, Any]:
     from msgraph.generated.models.group import Group
 
     name = ctx.spec.values["group.name"]
+    if change.action == "failed":
+        raise AlreadyExists(change.note)
     if change.action == "noop":
         return change.actual
     body = Group(display_name=name, mail_enabled=False, mail_nickname=ctx.spec.values["group.mail_nickname"],

@@ -34,6 +34,9 @@ fi
 umask 077  # everything written below is readable by this user only
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# provision's state (the app's client secret, generated passwords) stays in the private directory too, not in the
+# job's workspace; each run converges from Azure's state, and a new secret replaces the previous one.
+export PROVISION_STATE_DIR="${PROVISION_STATE_DIR:-$work/state}"
 
 log "provision up"
 # The JSON report (changes, outputs; no secrets) goes to the log; stdout is kept for the published output.

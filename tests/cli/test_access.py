@@ -24,7 +24,9 @@ def cluster(env, admin):  # noqa: F811
 
 
 def dotenv(path: str) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in Path(path).read_text().splitlines() if "=" in line)
+    from provision.clientconfig import parse_dotenv
+
+    return parse_dotenv(Path(path).read_text())
 
 
 def topics_status(emulator, endpoint: str, credential) -> int:
@@ -74,9 +76,10 @@ def test_grant_secret_then_revoke(cluster, emulator, admin, tmp_path):
 
 
 def test_grant_is_idempotent(cluster, admin, tmp_path):
-    run("access", "grant", "orders", "--output", "json")
+    # (client names are tenant-wide: a grant from a machine holding no secret removes the others' secrets)
+    run("access", "grant", "orders-again", "--output", "json")
     seq = admin.last_seq()
-    res = json.loads(run("access", "grant", "orders", "--output", "json").stdout)
+    res = json.loads(run("access", "grant", "orders-again", "--output", "json").stdout)
     assert res["clients"][0]["changes"] == []
     assert [e for e in admin.requests(seq) if e["write"] and e["family"] == "graph"] == []
 
@@ -207,3 +210,171 @@ def test_grant_existing_service_principal_by_object_id(cluster, emulator, admin)
     assert json.loads(run("access", "check", "--sp-object-id", sp["id"], "--output", "json").stdout)["member"]
     run("access", "revoke", "--sp-object-id", sp["id"])
     assert run("access", "check", "--sp-object-id", sp["id"], ok=False).exit_code == 1
+
+
+# -- review findings --------------------------------------------------------------------------------------------
+
+def _app(admin, app_id: str) -> dict:
+    return next(a for a in admin.objects("application") if a["appId"] == app_id)
+
+
+def _own_cert(tmp_path, name="mine"):
+    import base64
+
+    from provision.access import make_certificate
+
+    _, der, _, _ = make_certificate(name, 30)
+    return base64.b64encode(der).decode()
+
+
+def test_certificate_grant_and_rotate_keep_other_certificates(cluster, emulator, admin, tmp_path):
+    """A user's own certificate on an app taken with --app-id survives grant and rotate; rotate (no --credential)
+    stays a certificate client and removes the old keyCredential from Entra."""
+    app = _graph(emulator, "POST", "/applications", json={"displayName": "byo-cert"}).json()
+    r = _graph(emulator, "PATCH", f"/applications/{app['id']}", json={"keyCredentials": [
+        {"type": "AsymmetricX509Cert", "usage": "Verify", "key": _own_cert(tmp_path)}]})
+    assert r.status_code == 204, r.text
+    [mine] = [k["keyId"] for k in _app(admin, app["appId"])["keyCredentials"]]
+    out = tmp_path / "byo.env"
+    run("access", "grant", "--app-id", app["appId"], "--credential", "certificate", "--out", str(out))
+    keys = [k["keyId"] for k in _app(admin, app["appId"])["keyCredentials"]]
+    assert mine in keys and len(keys) == 2
+    first = dotenv(str(out))["AZURE_CLIENT_CERTIFICATE_PATH"]
+    meta = json.loads((Path(first).parent / f"{app['appId']}.credential.json").read_text())
+
+    res = json.loads(run("access", "rotate", "--app-id", app["appId"], "--out", str(out), "--output",
+                         "json").stdout)
+    assert res["credential"] == "certificate"
+    cfg = dotenv(str(out))
+    assert "AZURE_CLIENT_SECRET" not in cfg and "AZURE_CLIENT_CERTIFICATE_PATH" in cfg
+    keys = [k["keyId"] for k in _app(admin, app["appId"])["keyCredentials"]]
+    assert mine in keys and meta["keyId"] not in keys and len(keys) == 2
+    assert _app(admin, app["appId"])["passwordCredentials"] == []
+    cred = CertificateCredential(cfg["AZURE_TENANT_ID"], cfg["AZURE_CLIENT_ID"],
+                                 certificate_path=cfg["AZURE_CLIENT_CERTIFICATE_PATH"],
+                                 authority=cfg["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+                                 connection_verify=str(emulator.ca_cert))
+    wait_status(emulator, cfg["KAFKAREST_ENDPOINT"], cred, 200)
+
+
+def test_second_federated_subject_is_added(cluster, emulator, admin, tmp_path):
+    issuer = admin.oidc_issuer
+    for subject in ("repo:contoso/a:environment:prod", "repo:contoso/b:environment:prod"):
+        run("access", "grant", "fed2", "--credential", "federated", "--federated-subject", subject,
+            "--federated-issuer", issuer, "--out", str(tmp_path / "fed2.env"))
+    cfg = dotenv(str(tmp_path / "fed2.env"))
+    cred = ClientAssertionCredential(cfg["AZURE_TENANT_ID"], cfg["AZURE_CLIENT_ID"],
+                                     lambda: admin.federated_token("repo:contoso/b:environment:prod"),
+                                     authority=cfg["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+                                     connection_verify=str(emulator.ca_cert))
+    wait_status(emulator, cfg["KAFKAREST_ENDPOINT"], cred, 200)
+
+
+def test_config_follows_endpoint_and_keeps_secret(env, admin, tmp_path):  # noqa: F811
+    """A grant before the cluster exists, then after: the endpoint is filled in and the secret kept; a deleted
+    config file gets a new secret (the old one removed); JSON keeps the secret too."""
+    run("group", "create")
+    out = tmp_path / "early.env"
+    run("access", "grant", "early", "--out", str(out))
+    before = dotenv(str(out))
+    assert before["KAFKAREST_ENDPOINT"] == "" and before["AZURE_CLIENT_SECRET"]
+    endpoint = json.loads(run("up", "--output", "json").stdout)["outputs"]["endpoint"]
+    run("access", "grant", "early", "--out", str(out))
+    after = dotenv(str(out))
+    assert after["KAFKAREST_ENDPOINT"] == endpoint and after["AZURE_CLIENT_SECRET"] == before["AZURE_CLIENT_SECRET"]
+
+    out.unlink()
+    run("access", "grant", "early", "--out", str(out))
+    again = dotenv(str(out))
+    assert again["AZURE_CLIENT_SECRET"] and again["AZURE_CLIENT_SECRET"] != before["AZURE_CLIENT_SECRET"]
+    assert len(_app(admin, again["AZURE_CLIENT_ID"])["passwordCredentials"]) == 1
+
+    js = tmp_path / "early.json"
+    run("access", "grant", "early", "--out", str(js), "--format", "json")
+    assert json.loads(js.read_text())["AZURE_CLIENT_SECRET"] == again["AZURE_CLIENT_SECRET"]
+    run("access", "grant", "early", "--out", str(js), "--format", "json")
+    assert json.loads(js.read_text())["AZURE_CLIENT_SECRET"] == again["AZURE_CLIENT_SECRET"]
+
+
+def test_revoke_is_idempotent(cluster, emulator):
+    run("access", "grant", "gone")
+    run("access", "revoke", "gone", "--delete-app")
+    r = run("access", "revoke", "gone", "--delete-app")
+    assert r.exit_code == 0 and "nothing to do" in r.output
+    r = run("access", "revoke", "never-granted")
+    assert r.exit_code == 0 and "nothing to do" in r.output
+    r = run("access", "revoke", "--app-id", "00000000-0000-0000-0000-0000000000ac")
+    assert r.exit_code == 0 and "nothing to do" in r.output
+
+
+def test_new_machine_grant_removes_stale_access_secrets(cluster, admin, tmp_path):
+    run("access", "grant", "roamer", "--out", str(tmp_path / "r.env"))
+    for f in (tmp_path / "state").rglob("roamer.*"):  # another machine: nothing held locally
+        f.unlink()
+    run("access", "grant", "roamer", "--out", str(tmp_path / "r.env"))
+    app_id = dotenv(str(tmp_path / "r.env"))["AZURE_CLIENT_ID"]
+    assert len(_app(admin, app_id)["passwordCredentials"]) == 1
+
+
+def test_dotenv_quotes_values_round_trip(tmp_path):
+    import subprocess
+
+    from provision.access import dotenv_text
+    from provision.clientconfig import parse_dotenv
+
+    doc = {"REQUESTS_CA_BUNDLE": "/Users/a/Library/Application Support/provision/ca.pem", "EMPTY": "",
+           "AZURE_CLIENT_SECRET": "a~b.c_d-e", "ODD": "it's $HOME \\ \"q\" `x`", "PLAIN": "https://h/x?y=1"}
+    text = dotenv_text(doc)
+    assert "AZURE_CLIENT_SECRET=a~b.c_d-e\n" in text
+    f = tmp_path / "c.env"
+    f.write_text(text)
+    shell = subprocess.run(["sh", "-c", f"set -a; . '{f}'; env -0"], capture_output=True, text=True, check=True)
+    env_out = dict(x.split("=", 1) for x in shell.stdout.split("\0") if "=" in x)
+    for k in ("REQUESTS_CA_BUNDLE", "EMPTY", "AZURE_CLIENT_SECRET", "ODD", "PLAIN"):
+        assert env_out[k] == doc[k], k
+    parsed = parse_dotenv(text)
+    for k in ("REQUESTS_CA_BUNDLE", "EMPTY", "AZURE_CLIENT_SECRET", "PLAIN"):
+        assert parsed[k] == doc[k], k
+
+
+def test_add_members_already_member_in_fallback(cluster, admin, tmp_path, monkeypatch):
+    """A chunk fails, then one client turns out to be a member already (400 'already exist'): success."""
+    import asyncio
+
+    from msgraph.generated.models.o_data_errors.main_error import MainError
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+    from provision import access
+
+    calls = []
+
+    class Groups:
+        def by_group_id(self, _):
+            return self
+
+        async def patch(self, body):
+            calls.append(len(body.additional_data["members@odata.bind"]))
+            e = ODataError()
+            e.response_status_code = 400
+            e.error = MainError(code="Request_BadRequest", message="One or more added object references already "
+                                "exist for the following modified properties: 'members'.")
+            raise e
+
+    class Graph:
+        groups = Groups()
+
+    class Ctx:
+        graph = Graph()
+
+        class cloud:
+            graph_v1 = "https://graph/v1.0"
+
+    members = [{}, {"sp-a": {}, "sp-b": {}}]
+
+    async def member_ids(ctx, gid):
+        return members.pop(0)
+
+    monkeypatch.setattr(access, "member_ids", member_ids)
+    results = {n: access.ClientResult(n) for n in ("a", "b")}
+    asyncio.run(access.add_members(Ctx(), "g", {"a": "sp-a", "b": "sp-b"}, results))
+    assert calls == [2, 1, 1] and {r.status for r in results.values()} == {"ok"}

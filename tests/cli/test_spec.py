@@ -88,3 +88,15 @@ def test_password_rules(pw, ok):
     else:
         with pytest.raises(spec.SpecError):
             spec.check_password("gateway_password", pw, ("admin", "sshuser"))
+
+
+def test_default_names_follow_the_subscription_of_the_credential():
+    a = spec.resolve(None, env={"PROVISION_CLOUD": "public", "AZURE_SUBSCRIPTION_ID":
+                                "11111111-1111-1111-1111-111111111111"})
+    b = spec.resolve(None, env={"PROVISION_CLOUD": "public", "AZURE_SUBSCRIPTION_ID":
+                                "22222222-2222-2222-2222-222222222222"})
+    c = spec.resolve(None, env={"PROVISION_CLOUD": "public", "PROVISION_SUBSCRIPTION":
+                                "11111111-1111-1111-1111-111111111111"})
+    assert a.values["cluster.name"] != b.values["cluster.name"]
+    assert a.values["storage.account"] != b.values["storage.account"]
+    assert a.values["cluster.name"] == c.values["cluster.name"]  # same subscription, however it was given

@@ -67,3 +67,13 @@ def test_storage_ensure_then_cluster_deploy_no_wait(env, admin):  # noqa: F811
     done = j("cluster", "deploy")  # re-attaches
     assert done["changes"][0]["action"] == "wait"
     assert done["result"]["clusterState"] == "Running" and done["result"]["endpoint"].startswith("https://")
+
+
+def test_app_register_on_a_new_machine_removes_stale_secrets(env, admin):  # noqa: F811
+    """No secret held locally (new machine, CI runner): the new secret replaces the ones provision added before;
+    a secret someone else added (another display name) stays."""
+    res = j("app", "register")["result"]
+    os.unlink(res["secretFile"])
+    again = j("app", "register")["result"]
+    app = next(a for a in admin.objects("application") if a["appId"] == res["appId"])
+    assert [c["keyId"] for c in app["passwordCredentials"]] == [again["secretKeyId"]]

@@ -280,3 +280,133 @@ def test_up_smoke_waits_for_membership_to_reach_the_proxy(env, admin):
     admin.configure(membership_propagation_seconds=4, cluster_create_seconds=0.5)
     out = json.loads(run("up", "--smoke", "--output", "json").stdout)
     assert out["smoke"]["ok"] is True
+
+
+def _user_nsg(operator_credential, arm_kwargs, emulator, rg: str, *rules):
+    from azure.mgmt.network import NetworkManagementClient
+    from azure.mgmt.network.models import NetworkSecurityGroup
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.resource.resources.models import ResourceGroup
+
+    ResourceManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs).resource_groups \
+        .create_or_update(rg, ResourceGroup(location="eastus"))
+    net = NetworkManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    net.network_security_groups.begin_create_or_update(rg, "nsg-user", NetworkSecurityGroup(
+        location="eastus", tags={"owner": "me"})).result()
+    for name, rule in rules:
+        net.security_rules.begin_create_or_update(rg, "nsg-user", name, rule).result()
+    return net, net.network_security_groups.get(rg, "nsg-user").id
+
+
+def test_user_nsg_in_another_group_is_never_replaced(env, operator_credential, arm_kwargs, emulator):
+    from azure.mgmt.network.models import SecurityRule
+
+    ssh = SecurityRule(protocol="Tcp", access="Allow", direction="Inbound", priority=300, source_port_range="*",
+                       source_address_prefix="10.0.0.0/8", destination_address_prefix="*",
+                       destination_port_range="22")
+    net, nsg_id = _user_nsg(operator_credential, arm_kwargs, emulator, "rg-shared-net", ("user-ssh", ssh))
+    # the environment's own resource group does not exist yet: the NSG named by id must still be read, not created
+    run("up", "--network-nsg-id", nsg_id, "--output", "json")
+    nsg = net.network_security_groups.get("rg-shared-net", "nsg-user")
+    assert {r.name for r in nsg.security_rules} >= {"user-ssh", "provision-hdinsight-443"}
+    assert nsg.tags == {"owner": "me"}  # a user's NSG keeps its tags
+    out = json.loads(run("down", "--yes", "--network-nsg-id", nsg_id, "--output", "json").stdout)
+    assert ("resource group", "rg-ci-env") in {(d["resource"], d["name"]) for d in out["deleted"]}
+    assert {r.name for r in net.network_security_groups.get("rg-shared-net", "nsg-user").security_rules} == {
+        "user-ssh"}  # our rules removed from the user's NSG even though our own group went too
+
+
+def test_client_cidr_changes_update_and_remove_our_rule(env, admin, operator_credential, arm_kwargs, emulator):
+    from azure.mgmt.network import NetworkManagementClient
+
+    run("up", "--network-client-cidrs", "203.0.113.0/24", "--output", "json")
+    net = NetworkManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    rule = net.security_rules.get("rg-ci-env", "nsg-ci-env", "provision-clients-443-9400")
+    assert rule.source_address_prefix == "203.0.113.0/24"
+    plan = json.loads(run("plan", "--network-client-cidrs", "203.0.113.0/24,198.51.100.0/24", "--output",
+                          "json").stdout)
+    change = next(c for c in plan["changes"] if c["name"] == "provision-clients-443-9400")
+    assert change["action"] == "update"
+    run("up", "--network-client-cidrs", "203.0.113.0/24,198.51.100.0/24", "--output", "json")
+    rule = net.security_rules.get("rg-ci-env", "nsg-ci-env", "provision-clients-443-9400")
+    assert sorted(rule.source_address_prefixes) == ["198.51.100.0/24", "203.0.113.0/24"]
+    out = json.loads(run("up", "--output", "json").stdout)  # no client CIDRs any more
+    assert any(c["name"] == "provision-clients-443-9400" and c["action"] == "delete" for c in out["changes"])
+    names = {r.name for r in net.network_security_groups.get("rg-ci-env", "nsg-ci-env").security_rules}
+    assert "provision-clients-443-9400" not in names and "provision-hdinsight-443" in names
+
+
+def test_down_in_a_users_resource_group_deletes_only_tagged_resources(env, admin, operator_credential, arm_kwargs,
+                                                                       emulator):
+    from azure.mgmt.resource.resources import ResourceManagementClient
+    from azure.mgmt.resource.resources.models import ResourceGroup
+
+    rm = ResourceManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    rm.resource_groups.create_or_update("rg-mine", ResourceGroup(location="eastus"))
+    run("up", "--resource-group", "rg-mine", "--output", "json")
+    deleted = {d["resource"] for d in json.loads(run("down", "--yes", "--resource-group", "rg-mine", "--output",
+                                                     "json").stdout)["deleted"]}
+    assert {"network security group", "storage account", "hdinsight kafka cluster"} <= deleted
+    assert rm.resource_groups.check_existence("rg-mine")
+    left = [r.name for r in rm.resources.list_by_resource_group("rg-mine")]
+    assert left == []
+
+
+def test_quota_and_taken_name_stop_before_any_write(env, admin):
+    admin.configure(core_quota=8)
+    seq = admin.last_seq()
+    r = run("up", ok=False)
+    assert r.exit_code == 2 and "quota" in r.output
+    assert writes(admin, seq) == []
+
+
+def test_blocked_port_9400_is_refused_before_the_cluster_put(env, admin, operator_credential, arm_kwargs,
+                                                             emulator):
+    from azure.mgmt.network.models import SecurityRule
+
+    deny = SecurityRule(protocol="*", access="Deny", direction="Inbound", priority=200, source_port_range="*",
+                        source_address_prefix="*", destination_address_prefix="*", destination_port_range="9400")
+    _, nsg_id = _user_nsg(operator_credential, arm_kwargs, emulator, "rg-deny", ("deny-9400", deny))
+    r = run("up", "--network-nsg-id", nsg_id, ok=False)
+    assert r.exit_code == 1 and "9400" in r.output  # validateCreateRequest, before the PUT
+    assert not [e for e in admin.requests(0) if e["method"] == "PUT" and "/clusters/" in e["path"]]
+
+
+def test_failed_cluster_is_reported_not_crashed(env, admin, operator_credential, arm_kwargs, emulator):
+    """A cluster whose deployment failed (here: made outside provision with a group that does not exist)."""
+    import uuid
+
+    from azure.mgmt.hdinsight import HDInsightManagementClient
+    from azure.mgmt.hdinsight.models import ClusterCreateParametersExtended
+    from azure.mgmt.storage import StorageManagementClient
+
+    from provision import spec as specmod
+    from provision.resources import hdinsight_kafka
+
+    run("storage", "ensure")
+    run("network", "open")
+    values = specmod.resolve(None).values
+    st = StorageManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    key = st.storage_accounts.list_keys(values["resource_group"], values["storage.account"]).as_dict()["keys"][0]
+    body = hdinsight_kafka.cluster_body(
+        values, location="eastus", tags={}, group_id=str(uuid.uuid4()), group_name="ghost", vnet_id=None,
+        subnet_id=None, storage_host=f"{values['storage.account']}.blob.core.windows.net",
+        storage_key=key["value"], gateway_password="Gw-Passw0rd!x", ssh_password="Ssh-Passw0rd!y",
+        sizes=dict(hdinsight_kafka.FALLBACK_SIZES))
+    hdi = HDInsightManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
+    with pytest.raises(Exception):
+        hdi.clusters.begin_create(values["resource_group"], values["cluster.name"],
+                                  ClusterCreateParametersExtended.from_dict(body)).result()
+    status = json.loads(run("status", "--output", "json").stdout)
+    assert next(x for x in status["resources"] if x["resource"] == "hdinsight kafka cluster")["state"].startswith(
+        "Failed")
+    r = run("plan", ok=False)
+    assert r.exit_code == 1 and "state Failed" in r.output
+    r = run("up", ok=False)
+    assert r.exit_code == 1 and "state Failed" in r.output
+
+
+def test_bad_numeric_env_is_one_line(env, monkeypatch):
+    monkeypatch.setenv("PROVISION_POLLING_INTERVAL", "soon")
+    r = run("status", ok=False)
+    assert r.exit_code == 2 and "PROVISION_POLLING_INTERVAL" in r.output and "Traceback" not in r.output

@@ -196,6 +196,32 @@ def test_certificate_credential_end_to_end(emulator, graph, wire, tmp_path):
     run(scenario())
 
 
+def test_key_returned_only_on_select_for_a_single_object(emulator, graph, wire, tmp_path):
+    """Graph: keyCredential.key is "returned only on $select for a single object"; re-sending the list read that
+    way keeps every certificate."""
+    from provision.resources.graph_util import key_credentials_with_keys
+
+    one, two = make_cert(tmp_path, "one"), make_cert(tmp_path, "two")
+
+    async def scenario():
+        app, _ = await new_app(graph, "select-key")
+        await upload(graph, app, one)
+        [kc] = await key_credentials_with_keys(graph, app.id)
+        assert kc.key == one.der
+        raw = wire("GET", f"/applications/{app.id}?$select=keyCredentials").json()["keyCredentials"][0]
+        assert raw["key"] == one.der_b64
+        by_app_id = wire("GET", f"/applications(appId='{app.app_id}')?$select=id,keyCredentials").json()
+        assert by_app_id["keyCredentials"][0]["key"] == one.der_b64
+        assert wire("GET", f"/applications/{app.id}").json()["keyCredentials"][0]["key"] is None
+        listed = wire("GET", f"/applications?$select=id,keyCredentials&$filter=appId eq '{app.app_id}'").json()
+        assert listed["value"][0]["keyCredentials"][0]["key"] is None
+        new = KeyCredential(type="AsymmetricX509Cert", usage="Verify", key=two.der, display_name="two")
+        await graph.applications.by_application_id(app.id).patch(Application(key_credentials=[kc, new]))
+        for cert in (one, two):
+            assert cert_credential(emulator, app.app_id, cert).get_token(HIB_SCOPE).token
+    run(scenario())
+
+
 def test_certificate_assertions_at_the_wire(emulator, graph, tmp_path, monkeypatch):
     good, stranger = make_cert(tmp_path, "good"), make_cert(tmp_path, "stranger")
     now = dt.datetime.now(dt.timezone.utc)

@@ -425,3 +425,63 @@ def test_records_survive_a_crash_and_a_restart(tmp_path):
             azure.close()
         finally:
             launcher.stop(data_dir)
+
+
+def test_deletes_right_after_a_restart_purge_the_proxy_data_without_a_500(tmp_path):
+    """The first use of the proxy's tables after a restart can be a purge inside `settle`'s transaction (a cluster
+    or resource group deleted): the tables must exist from startup, not be created there (executescript COMMITs)."""
+    data_dir = tmp_path / "emulator"
+    env = {f"PROVISION_EMULATOR_{k.upper()}": str(v) for k, v in
+           {**TEST_TIMING, "retry_after_seconds": 0, "cluster_create_seconds": 0.3,
+            "membership_propagation_seconds": 0.2}.items()}
+
+    def connect(info: launcher.EmulatorInfo) -> Azure:
+        kwargs = {"base_url": info.arm_url, "connection_verify": str(info.ca_cert), "polling_interval": 0.1,
+                  "retry_backoff_factor": 0.05}
+        return Azure(info, credential(info, info.client_id, info.client_secret), kwargs)
+
+    info = launcher.start(data_dir, env=env)
+    try:
+        azure = connect(info)
+        worlds = [World(azure), World(azure, rg="rg2", storage_name="hdistore2")]
+        proxies = [running_cluster(azure, worlds[0], "kafka1"), running_cluster(azure, worlds[1], "kafka2")]
+        time.sleep(0.25)
+        for p in proxies:
+            p.create_topic("orders")
+            assert p.call("POST", "/producer/topics/orders", json={"records": SAMPLE_RECORDS}).status_code == 200
+            p.close()
+        ids = [azure.hdi.clusters.get(rg, name).properties.cluster_id for rg, name in (("rg1", "kafka1"),
+                                                                                        ("rg2", "kafka2"))]
+        azure.close()
+    finally:
+        launcher.stop(data_dir)
+    deletes = [lambda azure: azure.hdi.clusters.begin_delete("rg1", "kafka1").result(),
+               lambda azure: azure.resources.resource_groups.begin_delete("rg2").result()]
+    for n, delete in enumerate(deletes):  # each one the first use of the proxy's tables since a restart
+        info = launcher.start(data_dir, env=env)
+        try:
+            azure = connect(info)
+            delete(azure)
+            errors = [e for e in launcher.Admin(info).requests() if e["status"] >= 500]
+            assert errors == [], errors
+            assert _proxy_rows(info) == ({ids[1]: 1 + len(SAMPLE_RECORDS)} if n == 0 else {})
+            azure.close()
+        finally:
+            launcher.stop(data_dir)
+    assert "cannot commit" not in (data_dir / "emulator.log").read_text()
+
+
+def test_store_refuses_a_script_inside_a_transaction(tmp_path):
+    from provision.emulator.state import EmulatorState
+
+    state = EmulatorState(tmp_path)
+    try:
+        tables = {r["name"] for r in state.store.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"kafka_topics", "kafka_records"} <= tables  # created when the state opens, not on first use
+        with pytest.raises(RuntimeError, match="inside a transaction"):
+            with state.store.transaction():
+                state.store.put("thing", "1", {"a": 1})
+                state.store.executescript("CREATE TABLE IF NOT EXISTS t (x)")
+        assert state.store.get("thing", "1") is None  # rolled back as a whole
+    finally:
+        state.store.close()

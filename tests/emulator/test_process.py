@@ -122,3 +122,69 @@ def test_port_flag_and_serve_in_foreground(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
     assert launcher.status(d) is None
+
+
+def test_info_repr_hides_the_secrets(tmp_path):
+    info = launcher.EmulatorInfo(url="https://127.0.0.1:1", port=1, pid=1, data_dir=tmp_path,
+                                 ca_cert=tmp_path / "ca.pem", tenant_id="t", subscription_id="s", client_id="c",
+                                 client_secret="s3cret-value", admin_key="admin-key-value")
+    assert "s3cret-value" not in repr(info) and "admin-key-value" not in repr(info)
+    assert "client_secret" not in repr(info) and "admin_key" not in repr(info)
+    assert info.client_secret == "s3cret-value"  # still there for env()
+
+
+def test_stop_never_signals_a_process_that_is_not_our_emulator(tmp_path):
+    """emulator.json left behind (crash, reboot) naming a pid that is now someone else's process."""
+    d = tmp_path / "emu"
+    d.mkdir()
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        (d / launcher.RUNTIME_FILE).write_text(json.dumps({"pid": other.pid, "port": 1,
+                                                           "url": "https://127.0.0.1:1", "startedAt": 0}))
+        assert launcher.stop(d, timeout=2) is False
+        time.sleep(0.2)
+        assert other.poll() is None  # still running, never signalled
+        assert launcher.status(d) is None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_concurrent_starts_start_one_emulator(data_dir):
+    import threading
+
+    results: list = []
+
+    def run() -> None:
+        try:
+            results.append(launcher.start(data_dir, timeout=30))
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
+            results.append(e)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=90)
+    assert all(isinstance(r, launcher.EmulatorInfo) for r in results) and len(results) == 2, results
+    assert results[0].pid == results[1].pid == launcher.status(data_dir).pid
+
+
+def test_start_errors_are_provision_errors_naming_the_path(tmp_path, monkeypatch):
+    from provision.errors import ProvisionError
+
+    assert issubclass(launcher.EmulatorError, ProvisionError)
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("")
+    monkeypatch.setenv("PROVISION_EMULATOR_DIR", str(not_a_dir))
+    with pytest.raises(launcher.EmulatorError) as err:
+        launcher.start()
+    message = str(err.value)
+    assert str(not_a_dir) in message and "\n" not in message
+    with pytest.raises(launcher.EmulatorError) as err:
+        launcher.start(not_a_dir / "below")
+    assert str(not_a_dir / "below") in str(err.value)
+    # and through the CLI: one line, exit code 1, no traceback
+    proc = cli("start", data_dir=not_a_dir / "below", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr and str(not_a_dir / "below") in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr

@@ -1,9 +1,12 @@
 """An application's certificate credentials (`keyCredentials`), as Graph validates and stores them, and the
 proof-of-possession token that `addKey` / `removeKey` demand.
 
-Graph never returns a certificate (`key` reads as null), so each one is kept privately in the application's
-`_keys` (keyId → base64 DER), where the token service (identity/assertions.py) finds it to check a client
-assertion. `customKeyIdentifier` defaults to the certificate's SHA-1 thumbprint (base64), `displayName` to its
+Graph returns a certificate (`key`) only on `$select=keyCredentials` for a single object (everywhere else `key`
+reads as null), so each one is kept privately in the application's `_keys` (keyId → base64 DER), where the token
+service (identity/assertions.py) finds it to check a client assertion and a single-object `$select` reads it
+(responses.with_certificates). A PATCH entry naming a keyId the app already has, without `key`, keeps that
+certificate: Graph's documentation does not say what it does here, so clients should not rely on it —
+`provision access` always re-sends `key` read with `$select`. `customKeyIdentifier` defaults to the certificate's SHA-1 thumbprint (base64), `displayName` to its
 subject, and the validity window to the certificate's own; an `endDateTime` past the certificate's expiry is
 refused as Graph refuses it (400 KeyCredentialsInvalidEndDate).
 """

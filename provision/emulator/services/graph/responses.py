@@ -191,11 +191,21 @@ def project(entity: Entity, doc: dict[str, Any], select: list[str], *, typed: bo
     return {"@odata.type": entity.odata_type, **shown} if typed else shown
 
 
+def with_certificates(doc: dict[str, Any], shown: dict[str, Any], select: list[str]) -> dict[str, Any]:
+    """keyCredentials' `key` (base64 DER) is "returned only on $select for a single object": filled in from the
+    private `_keys` when a single-object read selects keyCredentials; null everywhere else."""
+    if "keyCredentials" not in select or not isinstance(shown.get("keyCredentials"), list):
+        return shown
+    stored = doc.get("_keys", {})
+    shown["keyCredentials"] = [{**c, "key": stored.get(c.get("keyId"))} for c in shown["keyCredentials"]]
+    return shown
+
+
 def render_entity(call: Call, entity: Entity, doc: dict[str, Any], query: odata.Query | None = None, *,
                   status: int = 200, headers: dict[str, str] | None = None) -> Response:
     select = query.select if query else []
     body = {"@odata.context": call.context(f"{entity.collection}{_select_suffix(select)}/$entity"),
-            **project(entity, doc, select)}
+            **with_certificates(doc, project(entity, doc, select), select)}
     return ODataResponse(body, status, headers)
 
 
@@ -477,7 +487,7 @@ async def get_directory_object(call: Call) -> Response:
     kind, doc = call.graph.get_object(call.params["id"])
     query = call.query(entity_of(kind), collection=False)
     body = {"@odata.context": call.context("directoryObjects/$entity"),
-            **project(entity_of(kind), doc, query.select, typed=True)}
+            **with_certificates(doc, project(entity_of(kind), doc, query.select, typed=True), query.select)}
     return ODataResponse(body)
 
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import re
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from provision.emulator.state import EmulatorState
+from provision.emulator.store import register_schema
 from provision.emulator.wire import KafkaRestError
 
 SCHEMA = """
@@ -70,14 +70,11 @@ LONG_CONFIGS = {
     "segment.index.bytes", "segment.jitter.ms", "segment.ms",
 }
 
-_ready: "weakref.WeakSet" = weakref.WeakSet()
+register_schema("kafkarest", SCHEMA)  # created by EmulatorState at startup, never on first use
 _round_robin: dict[tuple[str, str], int] = {}  # keyless records spread over partitions (not durable: no need)
 
 
 def _store(state: EmulatorState):
-    if state.store not in _ready:
-        state.store.executescript(SCHEMA)
-        _ready.add(state.store)
     return state.store
 
 
