@@ -27,7 +27,7 @@ from provision.context import Context, write_private
 from provision.errors import InvalidInput, ProvisionError
 from provision.resources import graph_util
 from provision.resources.graph_util import (
-    RENEW_BEFORE, get_or_none, is_already_member, is_not_found, odata_message, valid_until,
+    get_or_none, is_already_member, is_not_found, odata_message, valid_until,
 )
 
 CREDENTIAL_KINDS = ("secret", "certificate", "federated", "none")
@@ -462,7 +462,8 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
     stored = {k: v for k, v in meta.items() if k != "secret"}
     write_private(_meta_path(ctx, req.name), json.dumps(stored, indent=2))
     if old and old.get("keyId") != meta["keyId"] and old.get("kind") != "federated" and not keep_old:
-        meta["replaced"] = old
+        meta["replaced"] = {k: v for k, v in old.items()  # the new .pem may have been written over the old one
+                            if not (k == "certificatePath" and v == meta.get("certificatePath"))}
     return meta
 
 

@@ -206,36 +206,10 @@ class Spec:
     values: dict[str, Any]
     sources: dict[str, str] = field(default_factory=dict)  # field → flag | env | file | default | derived
 
-    def __getattr__(self, item: str) -> Any:  # spec.cluster_name, spec.location, ...
-        values = object.__getattribute__(self, "values")
-        key = item.replace("__", ".")
-        for candidate in (key, _dotted(item)):
-            if candidate in values:
-                return values[candidate]
-        raise AttributeError(item)
-
-    def get(self, key: str) -> Any:
-        return self.values[key]
-
-    def as_dict(self) -> dict[str, Any]:
-        """Nested like the TOML file."""
-        out: dict[str, Any] = {}
-        for k, v in self.values.items():
-            section, _, name = k.rpartition(".")
-            (out.setdefault(section, {}) if section else out)[name or k] = v
-        return out
-
     @property
     def managed_tags(self) -> dict[str, str]:
         """Tags on every ARM resource this tool creates: how `down` and `status` find them again."""
         return {**self.values["tags"], "provision-environment": self.values["name"], "managed-by": "provision"}
-
-
-def _dotted(attr: str) -> str:
-    for section in ("app", "group", "network", "storage", "cluster"):
-        if attr.startswith(section + "_"):
-            return f"{section}.{attr[len(section) + 1:]}"
-    return attr
 
 
 def _coerce(f: Field, raw: Any, origin: str) -> Any:

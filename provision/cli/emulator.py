@@ -93,9 +93,13 @@ def env(data_dir: str | None, fmt: str, start: bool) -> None:
     elif fmt == "shell":
         for k, v in values.items():
             click.echo(f"export {k}={shlex.quote(v)}")
-    else:
+    elif fmt == "github":  # $GITHUB_ENV takes raw name=value lines, no shell quoting
         for k, v in values.items():
             click.echo(f"{k}={v}")
+    else:
+        from provision.access import dotenv_text
+
+        click.echo(dotenv_text(values), nl=False)
 
 
 def _print_info(info: launcher.EmulatorInfo, output: str, state: str) -> None:

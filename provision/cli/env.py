@@ -247,14 +247,17 @@ def up(**params: Any) -> None:
 def _run_smoke(ctx: Any, out: dict[str, Any], r: Runner) -> dict[str, Any]:
     """Run the smoke test as the app this environment registered, from the client configuration it gets."""
     from provision import clientconfig
+    from provision.access import dotenv_text
     from provision.context import write_private
     from provision.engine import endpoint_document
     from provision.kafkarest.smoke import run_smoke
 
+    from provision.resources.app_registration import load_secret
+
     doc = endpoint_document(out)
-    doc["AZURE_CLIENT_SECRET"] = json.loads((ctx.state_dir / "client-secret.json").read_text())["clientSecret"]
+    doc["AZURE_CLIENT_SECRET"] = (load_secret(ctx) or {}).get("clientSecret", "")
     path = ctx.state_dir / "client.env"  # what a client would source; 0600 since it holds the secret
-    write_private(path, "".join(f"{k}={v}\n" for k, v in doc.items()))
+    write_private(path, dotenv_text(doc))
 
     def show(step: Any) -> None:
         click.echo(f"  smoke {step.status:<4} {step.name:<12} {step.seconds:7.2f}s  {step.detail}", err=True)
@@ -330,18 +333,20 @@ def endpoint(**params: Any) -> None:
     out = run_async(engine.current_outputs(ctx))
     doc = engine.endpoint_document(out)
     if r.extra.get("show_secret"):
-        try:
-            doc["AZURE_CLIENT_SECRET"] = json.loads((ctx.state_dir / "client-secret.json").read_text())[
-                "clientSecret"]
-        except (OSError, ValueError, KeyError):
+        from provision.resources.app_registration import load_secret
+
+        held = load_secret(ctx) or {}
+        if not held.get("clientSecret"):
             raise ProvisionError(f"no client secret held in {ctx.state_dir}; run `provision app register "
-                                 f"--rotate`") from None
+                                 f"--rotate`")
+        doc["AZURE_CLIENT_SECRET"] = held["clientSecret"]
     if fmt == "json":
         click.echo(json.dumps({**out, **({"clientSecret": doc["AZURE_CLIENT_SECRET"]}
                                          if "AZURE_CLIENT_SECRET" in doc else {})}, indent=2))
     elif fmt == "dotenv":
-        for k, v in doc.items():
-            click.echo(f"{k}={v}")
+        from provision.access import dotenv_text
+
+        click.echo(dotenv_text(doc), nl=False)
     elif fmt == "github":
         names = {"KAFKAREST_ENDPOINT": "endpoint", "AZURE_TENANT_ID": "tenant-id", "AZURE_CLIENT_ID": "client-id",
                  "KAFKAREST_SCOPE": "scope"}

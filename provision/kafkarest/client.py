@@ -17,10 +17,10 @@ from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from provision import __version__
+from provision.clouds import KAFKAREST_SCOPE as DEFAULT_SCOPE
 from provision.kafkarest import errors as e
 from provision.kafkarest import models as m
 
-DEFAULT_SCOPE = "https://hib.azurehdinsight.net/.default"
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_BATCH_SIZE = 500
 DEFAULT_BATCH_BYTES = 1_000_000  # no documented limit; one consume answer is capped at 6 MB, stay well below

@@ -290,10 +290,12 @@ def test_config_follows_endpoint_and_keeps_secret(env, admin, tmp_path):  # noqa
     assert len(_app(admin, again["AZURE_CLIENT_ID"])["passwordCredentials"]) == 1
 
     js = tmp_path / "early.json"
+    run("access", "grant", "early", "--out", str(js), "--format", "json")  # a new file: a new secret
+    secret = json.loads(js.read_text())["AZURE_CLIENT_SECRET"]
+    seq = admin.last_seq()
     run("access", "grant", "early", "--out", str(js), "--format", "json")
-    assert json.loads(js.read_text())["AZURE_CLIENT_SECRET"] == again["AZURE_CLIENT_SECRET"]
-    run("access", "grant", "early", "--out", str(js), "--format", "json")
-    assert json.loads(js.read_text())["AZURE_CLIENT_SECRET"] == again["AZURE_CLIENT_SECRET"]
+    assert json.loads(js.read_text())["AZURE_CLIENT_SECRET"] == secret
+    assert [e for e in admin.requests(seq) if e["write"] and e["family"] == "graph"] == []
 
 
 def test_revoke_is_idempotent(cluster, emulator):
@@ -323,58 +325,51 @@ def test_dotenv_quotes_values_round_trip(tmp_path):
     from provision.clientconfig import parse_dotenv
 
     doc = {"REQUESTS_CA_BUNDLE": "/Users/a/Library/Application Support/provision/ca.pem", "EMPTY": "",
-           "AZURE_CLIENT_SECRET": "a~b.c_d-e", "ODD": "it's $HOME \\ \"q\" `x`", "PLAIN": "https://h/x?y=1"}
+           "AZURE_CLIENT_SECRET": "a~b.c_d-e", "ID": "abc-123", "ODD": "it's $HOME \\ \"q\" `x`", "PLAIN": "https://h/x?y=1"}
     text = dotenv_text(doc)
-    assert "AZURE_CLIENT_SECRET=a~b.c_d-e\n" in text
+    assert "ID=abc-123\n" in text and "EMPTY=''\n" in text
     f = tmp_path / "c.env"
     f.write_text(text)
     shell = subprocess.run(["sh", "-c", f"set -a; . '{f}'; env -0"], capture_output=True, text=True, check=True)
     env_out = dict(x.split("=", 1) for x in shell.stdout.split("\0") if "=" in x)
-    for k in ("REQUESTS_CA_BUNDLE", "EMPTY", "AZURE_CLIENT_SECRET", "ODD", "PLAIN"):
+    for k in ("REQUESTS_CA_BUNDLE", "EMPTY", "AZURE_CLIENT_SECRET", "ID", "ODD", "PLAIN"):
         assert env_out[k] == doc[k], k
     parsed = parse_dotenv(text)
     for k in ("REQUESTS_CA_BUNDLE", "EMPTY", "AZURE_CLIENT_SECRET", "PLAIN"):
         assert parsed[k] == doc[k], k
 
 
-def test_add_members_already_member_in_fallback(cluster, admin, tmp_path, monkeypatch):
-    """A chunk fails, then one client turns out to be a member already (400 'already exist'): success."""
-    import asyncio
+def test_add_members_already_member_in_fallback(cluster, emulator, admin, tmp_path):
+    """Someone adds a client to the group between our member listing and our bind: the chunk fails with 400
+    'already exist', the one-by-one retry meets it again for that client — which counts as success."""
+    import threading
+    import time as _time
 
-    from msgraph.generated.models.o_data_errors.main_error import MainError
-    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+    group_id = cluster["securityGroupId"]
+    src = tmp_path / "race.csv"
+    src.write_text("name,credential\nrace-a,none\nrace-b,none\n")
+    # hold our bind PATCH for 3 s so the concurrent add lands between the listing and the bind
+    admin.add_fault(action="latency", latency_ms=3000, path=rf"^/v1\.0/groups/{group_id}$", methods=["PATCH"],
+                    count=1)
 
-    from provision import access
+    def someone_else_adds_race_a() -> None:
+        deadline = _time.monotonic() + 30
+        while _time.monotonic() < deadline:
+            apps = [a for a in admin.objects("application") if a.get("uniqueName") == "race-a"]
+            sps = [sp for sp in admin.objects("servicePrincipal") if apps and sp["appId"] == apps[0]["appId"]]
+            if sps and any(e["method"] == "GET" and e["path"].endswith(f"/groups/{group_id}/members")
+                           for e in admin.requests(0)):
+                r = _graph(emulator, "POST", f"/groups/{group_id}/members/$ref",
+                           json={"@odata.id": f"{emulator.graph_url}/directoryObjects/{sps[0]['id']}"})
+                assert r.status_code == 204
+                return
+            _time.sleep(0.05)
 
-    calls = []
+    t = threading.Thread(target=someone_else_adds_race_a)
+    t.start()
+    res = json.loads(run("access", "grant", "--from", str(src), "--output", "json").stdout)
+    t.join()
+    assert {c["name"]: c["status"] for c in res["clients"]} == {"race-a": "ok", "race-b": "ok"}
+    patches = [e for e in admin.requests(0) if e["method"] == "PATCH" and e["path"].endswith(f"/groups/{group_id}")]
+    assert [e["status"] for e in patches][:2] == [400, 400]  # the chunk, then race-a alone: both 'already exist'
 
-    class Groups:
-        def by_group_id(self, _):
-            return self
-
-        async def patch(self, body):
-            calls.append(len(body.additional_data["members@odata.bind"]))
-            e = ODataError()
-            e.response_status_code = 400
-            e.error = MainError(code="Request_BadRequest", message="One or more added object references already "
-                                "exist for the following modified properties: 'members'.")
-            raise e
-
-    class Graph:
-        groups = Groups()
-
-    class Ctx:
-        graph = Graph()
-
-        class cloud:
-            graph_v1 = "https://graph/v1.0"
-
-    members = [{}, {"sp-a": {}, "sp-b": {}}]
-
-    async def member_ids(ctx, gid):
-        return members.pop(0)
-
-    monkeypatch.setattr(access, "member_ids", member_ids)
-    results = {n: access.ClientResult(n) for n in ("a", "b")}
-    asyncio.run(access.add_members(Ctx(), "g", {"a": "sp-a", "b": "sp-b"}, results))
-    assert calls == [2, 1, 1] and {r.status for r in results.values()} == {"ok"}
