@@ -201,6 +201,28 @@ def new_vnet(values: dict[str, Any], location: Any, tags: Any, nsg_id: str, *, s
             network_security_group=NetworkSecurityGroup(id=nsg_id))])
 
 
+async def _create_rule(ctx: Context, n: dict[str, str], rs: RuleSpec, taken: list[Any], attempts: int = 5) -> int:
+    """PUT the rule at the first free priority. Someone else (another run, a person) may take that priority in
+    the meantime: Azure answers SecurityRuleConflict, and we re-read the NSG and take the next free one."""
+    from azure.core.exceptions import HttpResponseError
+
+    for _ in range(attempts):
+        priority = free_priorities(taken, 1)[0]
+        try:
+            poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
+                                        rs.name, security_rule(rs, priority))
+            rule = await ctx.arm_call(poller.result)
+        except HttpResponseError as e:
+            if getattr(e.error, "code", None) != "SecurityRuleConflict":
+                raise
+            nsg = await ctx.arm_call(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"])
+            taken[:] = list(nsg.security_rules or [])
+            continue
+        taken.append(rule)
+        return priority
+    raise ProvisionError(f"network: rule {rs.name} kept conflicting with other rules' priorities; run again")
+
+
 def free_priorities(rules: list[Any], count: int) -> list[int]:
     used = {r.priority for r in rules if _v(r.direction).lower() == "inbound"}
     free = [p for p in range(FIRST_PRIORITY, LAST_PRIORITY + 1, STEP) if p not in used]
@@ -229,12 +251,10 @@ async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> 
     new_rules = [c for c in changes if c.resource == RESOURCE_RULE and c.action == "create"]
     rules = list(nsg.security_rules or [])
     specs = {r.name: r for r in desired_rules(ctx)}
-    for change, priority in zip(new_rules, free_priorities(rules, len(new_rules))):
+    taken = list(rules)
+    for change in new_rules:
         rs = specs[change.name]
-        rule = security_rule(rs, priority)
-        poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
-                                    rs.name, rule)
-        await ctx.arm_call(poller.result)
+        priority = await _create_rule(ctx, n, rs, taken)
         ctx.event(RESOURCE_RULE, f"{rs.name} allows {','.join(rs.ports)} from {','.join(rs.sources)} "
                                  f"(priority {priority})")
     for change in changes:

@@ -410,3 +410,13 @@ def test_bad_numeric_env_is_one_line(env, monkeypatch):
     monkeypatch.setenv("PROVISION_POLLING_INTERVAL", "soon")
     r = run("status", ok=False)
     assert r.exit_code == 2 and "PROVISION_POLLING_INTERVAL" in r.output and "Traceback" not in r.output
+
+
+def test_rule_priority_taken_meanwhile_is_retried(env, admin):
+    """Another writer takes the priority we picked (SecurityRuleConflict): provision re-reads and takes the next."""
+    admin.add_fault(action="status", status=400, code="SecurityRuleConflict",
+                    message="Security rule someone-else conflicts with rule provision-hdinsight-443. Rules cannot "
+                            "have the same Priority and Direction. To learn more, see aka.ms/nsgrules.",
+                    path=r"/securityRules/provision-hdinsight-443$", methods=["PUT"], count=1)
+    out = json.loads(run("network", "open", "--output", "json").stdout)
+    assert "provision-hdinsight-443" in out["result"]["rules"]
