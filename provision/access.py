@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.clouds import KAFKAREST_SCOPE
 from provision.consistency import retry_lag
 from provision.context import Context, write_private
 from provision.errors import InvalidInput, ProvisionError
@@ -371,17 +370,14 @@ async def add_federated(ctx: Context, app: Any, req: ClientRequest) -> dict[str,
 
 
 def client_config(ctx: Context, endpoint: str | None, app_id: str, meta: dict[str, Any]) -> dict[str, str]:
-    """The environment variables azure-identity and `provision kafka` read."""
-    doc = {"KAFKAREST_ENDPOINT": endpoint or "", "AZURE_TENANT_ID": ctx.tenant_id, "AZURE_CLIENT_ID": app_id,
-           "KAFKAREST_SCOPE": ctx.cloud.kafkarest_scope or KAFKAREST_SCOPE}
+    """The client's configuration: the shared client document plus its credential (or credential file)."""
+    from provision.engine import client_document
+
+    doc = client_document(ctx, endpoint, app_id)
     if meta.get("kind") == "secret" and meta.get("secret"):
         doc["AZURE_CLIENT_SECRET"] = meta["secret"]
     elif meta.get("kind") == "certificate":
         doc["AZURE_CLIENT_CERTIFICATE_PATH"] = meta["certificatePath"]
-    if ctx.cloud.name != "public":
-        doc["AZURE_AUTHORITY_HOST"] = ctx.cloud.authority
-    if ctx.cloud.ca_bundle:
-        doc["REQUESTS_CA_BUNDLE"] = ctx.cloud.ca_bundle
     return doc
 
 

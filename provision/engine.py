@@ -221,12 +221,13 @@ def _tagged(ctx: Context, resource: Any) -> bool:
     return tags.get("managed-by") == "provision" and tags.get("provision-environment") == ctx.spec.values["name"]
 
 
-def endpoint_document(out: dict[str, Any]) -> dict[str, str]:
-    """The dotenv keys azure-identity and `provision kafka` read."""
-    doc = {"KAFKAREST_ENDPOINT": out["endpoint"] or "", "AZURE_TENANT_ID": out["tenantId"],
-           "AZURE_CLIENT_ID": out["clientId"] or "", "KAFKAREST_SCOPE": out.get("scope") or KAFKAREST_SCOPE}
-    if out.get("authorityHost"):
-        doc["AZURE_AUTHORITY_HOST"] = out["authorityHost"]
-    if out.get("caBundle"):
-        doc["REQUESTS_CA_BUNDLE"] = out["caBundle"]
+def client_document(ctx: Context, endpoint: str | None, client_id: str | None) -> dict[str, str]:
+    """The environment variables azure-identity and `provision kafka` read (without a credential): what
+    `endpoint --format dotenv` prints and what `access grant` writes, with the client's credential added."""
+    doc = {"KAFKAREST_ENDPOINT": endpoint or "", "AZURE_TENANT_ID": ctx.tenant_id, "AZURE_CLIENT_ID": client_id or "",
+           "KAFKAREST_SCOPE": ctx.cloud.kafkarest_scope or KAFKAREST_SCOPE}
+    if ctx.cloud.name != "public":
+        doc["AZURE_AUTHORITY_HOST"] = ctx.cloud.authority
+    if ctx.cloud.ca_bundle:
+        doc["REQUESTS_CA_BUNDLE"] = ctx.cloud.ca_bundle
     return doc

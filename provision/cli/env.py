@@ -249,12 +249,12 @@ def _run_smoke(ctx: Any, out: dict[str, Any], r: Runner) -> dict[str, Any]:
     from provision import clientconfig
     from provision.access import dotenv_text
     from provision.context import write_private
-    from provision.engine import endpoint_document
+    from provision.engine import client_document
     from provision.kafkarest.smoke import run_smoke
 
     from provision.resources.app_registration import load_secret
 
-    doc = endpoint_document(out)
+    doc = client_document(ctx, out["endpoint"], out["clientId"])
     doc["AZURE_CLIENT_SECRET"] = (load_secret(ctx) or {}).get("clientSecret", "")
     path = ctx.state_dir / "client.env"  # what a client would source; 0600 since it holds the secret
     write_private(path, dotenv_text(doc))
@@ -331,7 +331,7 @@ def endpoint(**params: Any) -> None:
     from provision import engine
 
     out = run_async(engine.current_outputs(ctx))
-    doc = engine.endpoint_document(out)
+    doc = engine.client_document(ctx, out["endpoint"], out["clientId"])
     if r.extra.get("show_secret"):
         from provision.resources.app_registration import load_secret
 

@@ -10,7 +10,6 @@ import types
 from pathlib import Path
 
 import pytest
-import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.network import NetworkManagementClient
 from azure.mgmt.network.models import (
@@ -47,7 +46,6 @@ def recorded_default_rules() -> list[tuple]:
     raise AssertionError("no NSG PUT with defaultSecurityRules in the recording")
 
 
-
 @pytest.fixture
 def group(operator_credential, emulator, arm_kwargs):
     """The resource group every test works in."""
@@ -62,19 +60,6 @@ def network(group, operator_credential, emulator, arm_kwargs, admin):
     interval instead of waiting a whole second per poll; wire tests check the real header separately."""
     admin.configure(retry_after_seconds=0)
     return NetworkManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
-
-
-@pytest.fixture
-def arm(emulator, operator_credential):
-    token = operator_credential.get_token("https://management.azure.com/.default").token
-
-    def call(method: str, path: str, *, api_version: str | None = API, **kw):
-        params = {"api-version": api_version} if api_version else {}
-        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-        return requests.request(method, emulator.url + path, params=params, headers=headers,
-                                verify=str(emulator.ca_cert), **kw)
-
-    return call
 
 
 def _nsg_path(emulator, name="nsg1", rg=RG):

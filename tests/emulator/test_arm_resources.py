@@ -6,7 +6,6 @@ import re
 import time
 
 import pytest
-import requests
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.resource.resources import ResourceManagementClient
 
@@ -21,24 +20,6 @@ def resources(operator_credential, emulator, arm_kwargs, admin):
     the wire tests check the real header."""
     admin.configure(retry_after_seconds=0)
     return ResourceManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
-
-
-@pytest.fixture
-def arm(emulator, operator_credential):
-    """A raw ARM caller: arm(method, path, json=..., api_version=..., token=...) -> requests.Response."""
-    token = operator_credential.get_token("https://management.azure.com/.default").token
-
-    def call(method: str, path: str, *, api_version: str | None = API, auth: bool = True, **kw):
-        params = kw.pop("params", {})
-        if api_version is not None:
-            params["api-version"] = api_version
-        headers = kw.pop("headers", {})
-        if auth:
-            headers["Authorization"] = f"Bearer {token}"
-        return requests.request(method, emulator.url + path, params=params, headers=headers,
-                                verify=str(emulator.ca_cert), **kw)
-
-    return call
 
 
 def _rg_path(emulator, name: str) -> str:

@@ -49,19 +49,6 @@ def storage(groups, operator_credential, emulator, arm_kwargs, admin):
     return StorageManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
 
 
-@pytest.fixture
-def arm(emulator, operator_credential):
-    token = operator_credential.get_token("https://management.azure.com/.default").token
-
-    def call(method: str, path: str, *, api_version: str | None = API, **kw):
-        params = {"api-version": api_version} if api_version else {}
-        headers = {"Authorization": f"Bearer {token}", **kw.pop("headers", {})}
-        return requests.request(method, emulator.url + path, params=params, headers=headers,
-                                verify=str(emulator.ca_cert), **kw)
-
-    return call
-
-
 def _params(sku="Standard_LRS", location="southcentralus") -> StorageAccountCreateParameters:
     return StorageAccountCreateParameters(sku=Sku(name=sku), kind="StorageV2", location=location)
 

@@ -390,21 +390,25 @@ def _crash(info: launcher.EmulatorInfo) -> None:
         pass
 
 
+def _own_emulator_env() -> dict[str, str]:
+    """Quick timings for a test that runs an emulator of its own (restarts need their own data directory)."""
+    return {f"PROVISION_EMULATOR_{k.upper()}": str(v) for k, v in
+            {**TEST_TIMING, "retry_after_seconds": 0, "cluster_create_seconds": 0.3,
+             "membership_propagation_seconds": 0.2}.items()}
+
+
+def _connect(info: launcher.EmulatorInfo) -> Azure:
+    kwargs = {"base_url": info.arm_url, "connection_verify": str(info.ca_cert), "polling_interval": 0.1,
+              "retry_backoff_factor": 0.05}
+    return Azure(info, credential(info, info.client_id, info.client_secret), kwargs)
+
+
 def test_records_survive_a_crash_and_a_restart(tmp_path):
     """A separate emulator (its own data directory): killed after producing, started again, stopped, started."""
-    data_dir = tmp_path / "emulator"
-    env = {f"PROVISION_EMULATOR_{k.upper()}": str(v) for k, v in
-           {**TEST_TIMING, "retry_after_seconds": 0, "cluster_create_seconds": 0.3,
-            "membership_propagation_seconds": 0.2}.items()}
-
-    def connect(info: launcher.EmulatorInfo) -> Azure:
-        kwargs = {"base_url": info.arm_url, "connection_verify": str(info.ca_cert), "polling_interval": 0.1,
-                  "retry_backoff_factor": 0.05}
-        return Azure(info, credential(info, info.client_id, info.client_secret), kwargs)
-
+    data_dir, env = tmp_path / "emulator", _own_emulator_env()
     info = launcher.start(data_dir, env=env)
     try:
-        azure = connect(info)
+        azure = _connect(info)
         proxy = running_cluster(azure, World(azure))
         time.sleep(0.25)
         proxy.create_topic("durable")
@@ -416,7 +420,7 @@ def test_records_survive_a_crash_and_a_restart(tmp_path):
     for _ in range(2):  # after the crash, and after a clean stop
         info = launcher.start(data_dir, env=env)
         try:
-            azure = connect(info)
+            azure = _connect(info)
             proxy = Proxy(azure, "rg1", "kafka1")
             assert proxy.base == f"https://127.0.0.1:{info.port}/kafkarest/kafka1/v1"
             assert [r["value"] for r in proxy.consume_all("durable", count=4)] == [s["value"] for s in SAMPLE_RECORDS]
@@ -430,19 +434,10 @@ def test_records_survive_a_crash_and_a_restart(tmp_path):
 def test_deletes_right_after_a_restart_purge_the_proxy_data_without_a_500(tmp_path):
     """The first use of the proxy's tables after a restart can be a purge inside `settle`'s transaction (a cluster
     or resource group deleted): the tables must exist from startup, not be created there (executescript COMMITs)."""
-    data_dir = tmp_path / "emulator"
-    env = {f"PROVISION_EMULATOR_{k.upper()}": str(v) for k, v in
-           {**TEST_TIMING, "retry_after_seconds": 0, "cluster_create_seconds": 0.3,
-            "membership_propagation_seconds": 0.2}.items()}
-
-    def connect(info: launcher.EmulatorInfo) -> Azure:
-        kwargs = {"base_url": info.arm_url, "connection_verify": str(info.ca_cert), "polling_interval": 0.1,
-                  "retry_backoff_factor": 0.05}
-        return Azure(info, credential(info, info.client_id, info.client_secret), kwargs)
-
+    data_dir, env = tmp_path / "emulator", _own_emulator_env()
     info = launcher.start(data_dir, env=env)
     try:
-        azure = connect(info)
+        azure = _connect(info)
         worlds = [World(azure), World(azure, rg="rg2", storage_name="hdistore2")]
         proxies = [running_cluster(azure, worlds[0], "kafka1"), running_cluster(azure, worlds[1], "kafka2")]
         time.sleep(0.25)
@@ -460,7 +455,7 @@ def test_deletes_right_after_a_restart_purge_the_proxy_data_without_a_500(tmp_pa
     for n, delete in enumerate(deletes):  # each one the first use of the proxy's tables since a restart
         info = launcher.start(data_dir, env=env)
         try:
-            azure = connect(info)
+            azure = _connect(info)
             delete(azure)
             errors = [e for e in launcher.Admin(info).requests() if e["status"] >= 500]
             assert errors == [], errors
