@@ -114,12 +114,22 @@ class Front:
                 if rule.action == "latency":
                     await asyncio.sleep(rule.latency_ms / 1000)
             terminal = next((r for r in rules if r.action != "latency"), None)
+            if terminal is not None and terminal.after:
+                # Applied, then the answer is lost: the handler runs and commits, its response goes nowhere.
+                applied = {"status": 0}
+
+                async def swallow(message: dict) -> None:
+                    if message["type"] == "http.response.start":
+                        applied["status"] = message["status"]
+
+                await self.app(scope, receive, swallow)
+                status_box["applied"] = applied["status"]
             if terminal is not None and terminal.action == "drop":
-                fault_note = "drop"
+                fault_note = "drop after" if terminal.after else "drop"
                 await _drop_connection(send)
                 return
             if terminal is not None:
-                fault_note = f"status {terminal.status}"
+                fault_note = f"status {terminal.status}" + (" after" if terminal.after else "")
                 hdrs = {"Retry-After": str(terminal.retry_after)} if terminal.retry_after is not None else {}
                 err = error_for(family, terminal.status, terminal.message or _fault_message(terminal.status),
                                 terminal.code, hdrs)
@@ -138,7 +148,8 @@ class Front:
                 "method": method,
                 "path": path,
                 "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": status_box["status"] if fault_note != "drop" else 0,
+                "status": status_box["status"] if not (fault_note or "").startswith("drop") else 0,
+                "appliedStatus": status_box.get("applied"),  # an `after` fault: what the handler answered
                 "durationMs": round((time.perf_counter() - started) * 1000, 2),
                 "family": family,
                 "clientId": getattr(caller, "app_id", None),

@@ -3,6 +3,11 @@
 A rule matches requests by method and a regular expression on the path; it fires for a number of matches
 (`count`), after letting some through (`skip`), with a seeded probability — so a test can say "the first two
 member additions get 429 with Retry-After: 1" and see exactly that every run.
+
+A status or drop rule fires before the handler runs (the request is refused and nothing changes) unless `after` is
+true: then the handler runs and commits, and only its response is replaced by the error or lost with the dropped
+connection — "the write was applied but the caller never heard", the case that makes non-idempotent calls
+(addPassword, POST creates) dangerous to retry blindly.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class FaultRule:
     skip: int = 0  # matching requests to let through first
     probability: float = 1.0
     seed: int = 0
+    after: bool = False  # status/drop only: let the handler run and commit first, then lose or replace its answer
     id: int = 0
     fired: int = 0
     seen: int = 0
@@ -40,6 +46,10 @@ class FaultRule:
             raise ValueError(f"action must be one of {', '.join(ACTIONS)}")
         if self.action == "status" and not 400 <= int(self.status) <= 599:
             raise ValueError("status must be an HTTP error status (400-599)")
+        if not isinstance(self.after, bool):
+            raise ValueError("after must be true or false")
+        if self.after and self.action == "latency":
+            raise ValueError("after applies to status and drop rules, not latency")
         if not 0.0 <= float(self.probability) <= 1.0:
             raise ValueError("probability must be between 0 and 1")
         try:

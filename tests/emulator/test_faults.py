@@ -118,3 +118,62 @@ def test_unknown_routes_and_bad_bodies_never_500(emulator, operator_credential):
         r = requests.request(method, url, data=body, headers=h, verify=ca, timeout=20)
         assert 400 <= r.status_code < 500, (method, url, r.status_code, r.text[:200])
         assert "Traceback" not in r.text
+
+
+# -- "applied, then the response is lost": the handler runs and commits, the caller never hears ------------------
+def _bearer(credential, scope: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential.get_token(scope).token}", "Content-Type": "application/json"}
+
+
+def test_drop_after_apply_commits_the_write_and_loses_the_answer(emulator, admin, operator_credential):
+    h = _bearer(operator_credential, "https://graph.microsoft.com/.default")
+    ca = str(emulator.ca_cert)
+    app = requests.patch(f"{emulator.graph_url}/applications(uniqueName='fault-after')", headers={
+        **h, "Prefer": "create-if-missing"}, json={"displayName": "fault-after"}, verify=ca, timeout=10).json()
+    admin.add_fault(action="drop", after=True, path=r"/addPassword$", methods=["POST"], count=1)
+    seq = admin.last_seq()
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{emulator.graph_url}/applications/{app['id']}/addPassword", headers=h,
+                      json={"passwordCredential": {"displayName": "lost"}}, verify=ca, timeout=10)
+    creds = requests.get(f"{emulator.graph_url}/applications/{app['id']}", headers=h, verify=ca,
+                         timeout=10).json()["passwordCredentials"]
+    assert [c["displayName"] for c in creds] == ["lost"]  # applied although the caller got no answer
+    entry = next(e for e in admin.requests(seq) if e["path"].endswith("/addPassword"))
+    assert (entry["status"], entry["fault"], entry["appliedStatus"], entry["write"]) == (0, "drop after", 200, True)
+
+
+def test_status_after_apply_answers_5xx_for_a_committed_write(emulator, admin, operator_credential):
+    h = _bearer(operator_credential, "https://management.azure.com/.default")
+    url = f"{emulator.url}/subscriptions/{emulator.subscription_id}/resourcegroups/rg-after"
+    admin.add_fault(action="status", status=503, after=True, path="/resourcegroups/rg-after$", methods=["PUT"],
+                    count=1)
+    seq = admin.last_seq()
+    r = requests.put(url, params={"api-version": "2021-04-01"}, headers=h, json={"location": "eastus"},
+                     verify=str(emulator.ca_cert), timeout=10)
+    assert r.status_code == 503 and r.json()["error"]["code"] == "ServiceUnavailable"
+    got = requests.get(url, params={"api-version": "2021-04-01"}, headers=h, verify=str(emulator.ca_cert),
+                       timeout=10)
+    assert got.status_code == 200  # the PUT was applied
+    entry = next(e for e in admin.requests(seq) if e["method"] == "PUT")
+    assert (entry["status"], entry["fault"], entry["appliedStatus"]) == (503, "status 503 after", 201)
+
+
+def test_fault_before_apply_changes_nothing(emulator, admin, operator_credential):
+    h = _bearer(operator_credential, "https://management.azure.com/.default")
+    url = f"{emulator.url}/subscriptions/{emulator.subscription_id}/resourcegroups/rg-before"
+    admin.add_fault(action="drop", path="/resourcegroups/rg-before$", methods=["PUT"], count=1)
+    with pytest.raises(requests.ConnectionError):
+        requests.put(url, params={"api-version": "2021-04-01"}, headers=h, json={"location": "eastus"},
+                     verify=str(emulator.ca_cert), timeout=10)
+    got = requests.get(url, params={"api-version": "2021-04-01"}, headers=h, verify=str(emulator.ca_cert),
+                       timeout=10)
+    assert got.status_code == 404
+
+
+def test_after_rules_are_validated(admin):
+    from provision.emulator.launcher import EmulatorError
+
+    for rule in ({"action": "latency", "latency_ms": 10, "after": True}, {"action": "drop", "after": "yes"}):
+        with pytest.raises(EmulatorError, match="400"):
+            admin.add_fault(**rule)
+    assert admin.add_fault(action="drop", after=True, count=1)["after"] is True
