@@ -31,6 +31,18 @@ HIB_APP_ID = "7865c1d2-f040-46cc-875f-831a1ef6a28a"  # HDInsight ID Broker, the 
 HIB_AUDIENCES = {"https://hib.azurehdinsight.net", "https://hib.azurehdinsight.net/", HIB_APP_ID}
 OTHER_RESOURCES = {"https://storage.azure.com", "https://vault.azure.net", "https://database.windows.net"}
 KNOWN_RESOURCES = ARM_AUDIENCES | GRAPH_AUDIENCES | HIB_AUDIENCES | OTHER_RESOURCES
+LOOPBACK_NAMES = ("127.0.0.1", "localhost")
+
+
+def own_origins(netloc: str) -> set[str]:
+    """The emulator's own origin as a resource URI (`https://127.0.0.1:<port>`, also spelled `localhost`), with
+    and without the trailing slash. A sovereign cloud pairs Graph's base URL with Graph's token resource in one
+    setting (az's `microsoftGraphResourceId`), so a client configured for the emulator asks for a token for the
+    emulator's origin and calls Graph with it: the token service and Graph accept it as Graph's resource."""
+    host, _, port = netloc.rpartition(":") if ":" in netloc else (netloc, "", "")
+    hosts = {host, *LOOPBACK_NAMES} if host in LOOPBACK_NAMES else {host}
+    origins = {f"https://{h}:{port}" if port else f"https://{h}" for h in hosts}
+    return origins | {o + "/" for o in origins}
 
 
 def _b64url(data: bytes) -> str:

@@ -136,7 +136,8 @@ async def read_body(request: Request, *, required: bool) -> Any:
 def authenticate(request: Request, state: EmulatorState) -> tokens.Caller:
     try:
         return tokens.validate_bearer(request.headers.get("authorization"), state.signer,
-                                      audiences=tokens.GRAPH_AUDIENCES, tenant_id=state.boot.tenant_id)
+                                      audiences=tokens.GRAPH_AUDIENCES | tokens.own_origins(request.url.netloc),
+                                      tenant_id=state.boot.tenant_id)
     except tokens.TokenProblem as problem:
         origin = f"{request.url.scheme}://{request.url.netloc}"
         challenge = (f'Bearer realm="", authorization_uri="{origin}/common/oauth2/authorize", '

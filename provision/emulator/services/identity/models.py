@@ -29,8 +29,10 @@ def resolve_tenant(state: EmulatorState, tenant: str) -> str:
                      f"signing into the correct cloud.", status=400)
 
 
-def resource_of_scope(state: EmulatorState, tenant_id: str, scope: str | None) -> str:
-    """`<resource>/.default` → the token audience. Client credentials accept exactly one resource."""
+def resource_of_scope(state: EmulatorState, tenant_id: str, scope: str | None, own: set[str] | frozenset = frozenset(),
+                      ) -> str:
+    """`<resource>/.default` → the token audience. Client credentials accept exactly one resource. `own`: the
+    emulator's own origins, which name Microsoft Graph (see `tokens.own_origins`)."""
     if not scope:
         raise OAuthError("invalid_request", 900144, "The request body must contain the following parameter: "
                          "'scope'.")
@@ -40,6 +42,8 @@ def resource_of_scope(state: EmulatorState, tenant_id: str, scope: str | None) -
                          f"The provided value for scope {scope} is not valid. Client credential flows must have a "
                          f"scope value with /.default suffixed to the resource identifier (application ID URI).")
     resource = scopes[0][: -len("/.default")]
+    if resource in own or resource.rstrip("/") in own:
+        return resource.rstrip("/")
     if resource in tokens.KNOWN_RESOURCES or resource.rstrip("/") in tokens.KNOWN_RESOURCES:
         return resource.rstrip("/") if resource.startswith("https://") else resource
     # An app of the tenant exposing an API: by appId, or by one of its identifierUris.
@@ -106,7 +110,8 @@ def issue_for_client_credentials(state: EmulatorState, tenant: str, form: dict[s
                          f"'{tenant_id}'. This can happen if the application has not been installed by the "
                          f"administrator of the tenant or consented to by any user in the tenant. You may have sent "
                          f"your authentication request to the wrong tenant.")
-    audience = resource_of_scope(state, tenant_id, form.get("scope"))
+    audience = resource_of_scope(state, tenant_id, form.get("scope"),
+                                 tokens.own_origins(issuer_base.split("://", 1)[-1]))
     if "client_secret" in form:
         check_client_secret(app, form["client_secret"])
     elif form.get("client_assertion"):
