@@ -32,7 +32,8 @@ log = logging.getLogger("provision.emulator")
 
 _SLASHES = re.compile(r"/{2,}")
 # ARM POST actions that read and change nothing: the request log does not count them as writes.
-_ARM_READ_ACTIONS = re.compile(r"/(checkNameAvailability|validateCreateRequest|listKeys|getGatewaySettings)$",
+_ARM_READ_ACTIONS = re.compile(r"/(checkNameAvailability|validateCreateRequest|listKeys|getGatewaySettings|"
+                               r"exportTemplate)$",
                                re.IGNORECASE)
 
 
@@ -41,7 +42,7 @@ def family_of(path: str) -> str:
         return "admin"
     if path.startswith(("/v1.0", "/beta")):
         return "graph"
-    if path.startswith(("/subscriptions", "/providers", "/tenants")):
+    if path.startswith(("/subscriptions", "/providers", "/tenants", "/metadata/endpoints")):
         return "arm"
     if path.startswith("/kafkarest/"):
         return "kafkarest"

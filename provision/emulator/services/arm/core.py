@@ -44,8 +44,11 @@ def now_iso() -> str:
 
 
 # -- request preamble -------------------------------------------------------------------------------------------
-def authenticate(request: Request, *, action: str | None = None) -> tokens.Caller:
-    """Validate the ARM bearer token, the api-version and the subscription; settle due operations."""
+def authenticate(request: Request, *, action: str | None = None, require_right: bool = True) -> tokens.Caller:
+    """Validate the ARM bearer token, the api-version and the subscription; settle due operations.
+
+    `require_right=False`: any valid ARM token will do (tenant-level reads such as `GET /tenants`, and
+    `GET /subscriptions`, which lists only what the caller has a role on)."""
     state = emulator_of(request)
     try:
         caller = tokens.validate_bearer(request.headers.get("authorization"), state.signer,
@@ -77,7 +80,7 @@ def authenticate(request: Request, *, action: str | None = None) -> tokens.Calle
     sub = request.path_params.get("subscription")
     if sub is not None and sub.lower() != state.boot.subscription_id:
         raise ArmError(f"The subscription '{sub}' could not be found.", code="SubscriptionNotFound", status=404)
-    if not state.has_right(caller.object_id, "arm"):
+    if require_right and not state.has_right(caller.object_id, "arm"):
         act = action or f"{request.method} {request.url.path}"
         raise ArmError(
             f"The client '{caller.object_id}' with object id '{caller.object_id}' does not have authorization to "

@@ -207,19 +207,6 @@ def list_groups(state: EmulatorState, sub: str, filter_: str | None = None,
     return groups[:top] if top else groups
 
 
-def resources_in_group(state: EmulatorState, sub: str, rg: str) -> list[dict[str, Any]]:
-    """Every top-level resource a provider keeps in the group, in the generic shape `resources.list` returns."""
-    scope = core.scope_of_rg(sub, rg)
-    found = []
-    for kind in state.store.kinds():
-        for doc in state.store.list(kind, scope=scope):
-            if "/providers/" not in str(doc.get("id", "")) or "type" not in doc:
-                continue
-            item = {k: doc[k] for k in ("id", "name", "type", "sku", "kind", "location", "tags") if k in doc}
-            found.append(item)
-    return found
-
-
 def delete_token(rg: str, location: str, op_suffix: str) -> str:
     """The opaque operationresults token ARM hands out: base64url JSON naming the deletion job."""
     job = {"jobId": f"RESOURCEGROUPDELETIONJOB-{re.sub(r'[^A-Z0-9]', '', rg.upper())[:40]}-{op_suffix}",

@@ -67,7 +67,9 @@ async def put_account(request: Request):
         return wire.json_response(models.strip(doc))
     location = (f"{core.base_url(request)}/subscriptions/{sub}/providers/Microsoft.Storage/locations/"
                 f"{doc['location']}/asyncoperations/{op}?monitor=true&api-version={quote(core.api_version(request))}")
-    return wire.empty_response(202, headers={"Location": location, **core.retry_after(state)})
+    # Recorded: this 202 carries `Content-Type: text/plain; charset=utf-8` with its empty body.
+    return wire.empty_response(202, headers={"Location": location, "Content-Type": "text/plain; charset=utf-8",
+                                             **core.retry_after(state)})
 
 
 async def patch_account(request: Request):
