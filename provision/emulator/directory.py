@@ -8,12 +8,17 @@ Documents are stored in Graph's own JSON form (camelCase). Fields starting with 
 bookkeeping and are never rendered: an application's `_secrets` (keyId → salted hash) and `_keys` (keyId →
 base64 DER certificate), a user's `_password` hash, the operator's `_rights`.
 
+Entra soft-deletes: a deleted application, service principal, group or user moves to `directory/deletedItems`
+(kind `deletedItem`, with its membership and ownership edges kept in `_edges`) for 30 days, where it can be
+restored or deleted permanently; while there it still holds its `uniqueName`.
+
 Entra is eventually consistent: with a replication lag configured, an object is invisible to reads and
 references for that long after it is created (404 Request_ResourceNotFound, NoBackingApplicationObject).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -27,6 +32,8 @@ SERVICE_PRINCIPAL = "servicePrincipal"
 GROUP = "group"
 USER = "user"
 DIRECTORY_KINDS = (APPLICATION, SERVICE_PRINCIPAL, GROUP, USER)
+DELETED = "deletedItem"
+RETENTION_SECONDS = 30 * 24 * 3600  # Entra keeps deleted objects for 30 days, then deletes them permanently
 
 ODATA_TYPES = {
     APPLICATION: "#microsoft.graph.application",
@@ -57,6 +64,10 @@ CREATE TABLE IF NOT EXISTS membership_changes (
     is_member INTEGER NOT NULL
 );
 """
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +156,72 @@ class Directory:
             self.store.execute("DELETE FROM group_members WHERE group_id=? OR member_id=?", (object_id, object_id))
             self.store.execute("DELETE FROM group_owners WHERE group_id=? OR owner_id=?", (object_id, object_id))
             return self.store.delete(kind, object_id)
+
+    # -- soft delete: directory/deletedItems --------------------------------------------------------------------
+    def soft_delete(self, kind: str, tenant_id: str, object_id: str) -> bool:
+        """Move an object to the deleted items, keeping the edges that a restore puts back."""
+        with self.store.transaction():
+            doc = self.store.get(kind, object_id)
+            if doc is None:
+                return False
+            owned = self.store.execute("SELECT group_id FROM group_owners WHERE owner_id=?", (object_id,)).fetchall()
+            edges = {"memberOf": self.direct_groups(object_id), "members": self.members(object_id),
+                     "owners": self.owners(object_id), "ownerOf": [r["group_id"] for r in owned]}
+            self.delete(kind, object_id)
+            doc.update(deletedDateTime=_now_iso(), _kind=kind, _edges=edges, _deletedAt=time.time())
+            self.store.put(DELETED, object_id, doc, scope=tenant_id)
+            return True
+
+    def _expire_deleted(self, tenant_id: str) -> None:
+        cutoff = time.time() - RETENTION_SECONDS
+        for doc in self.store.list(DELETED, scope=tenant_id):
+            if doc.get("_deletedAt", 0) < cutoff:
+                self.store.delete(DELETED, doc["id"])
+
+    def deleted_items(self, tenant_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """Deleted objects (of one kind), oldest deletion first; those past the retention period are gone."""
+        self._expire_deleted(tenant_id)
+        return [doc for doc in self.store.list(DELETED, scope=tenant_id) if kind is None or doc["_kind"] == kind]
+
+    def deleted_item(self, tenant_id: str, object_id: str) -> dict[str, Any] | None:
+        self._expire_deleted(tenant_id)
+        return self.store.get(DELETED, object_id)
+
+    def deleted_holding(self, kind: str, tenant_id: str, field: str, value: str) -> dict[str, Any] | None:
+        """The deleted object of `kind` whose alternate key `field` equals `value` (case-insensitively)."""
+        self._expire_deleted(tenant_id)
+        for doc, _created in self.store.find_by_field(DELETED, tenant_id, field, value, ignore_case=True):
+            if doc.get("_kind") == kind:
+                return doc
+        return None
+
+    def restore(self, tenant_id: str, object_id: str) -> tuple[str, dict[str, Any]]:
+        """Put a deleted object back with the edges whose other end still exists (the caller checks conflicts)."""
+        with self.store.transaction():
+            doc = self.store.get(DELETED, object_id)
+            assert doc is not None
+            kind, edges = doc.pop("_kind"), doc.pop("_edges", {})
+            doc.pop("_deletedAt", None)
+            doc["deletedDateTime"] = None
+            self.store.delete(DELETED, object_id)
+            self.store.put(kind, object_id, doc, scope=tenant_id)
+            live = self.get_any
+            for group_id in edges.get("memberOf", []):
+                if self.store.get(GROUP, group_id) is not None:
+                    self.add_member(group_id, object_id)
+            for member_id in edges.get("members", []):
+                if live(member_id, consistent=True) is not None:
+                    self.add_member(object_id, member_id)
+            for owner_id in edges.get("owners", []):
+                if live(owner_id, consistent=True) is not None:
+                    self.add_owner(object_id, owner_id)
+            for group_id in edges.get("ownerOf", []):
+                if self.store.get(GROUP, group_id) is not None:
+                    self.add_owner(group_id, object_id)
+            return kind, doc
+
+    def purge(self, object_id: str) -> bool:
+        return self.store.delete(DELETED, object_id)
 
     # -- membership ---------------------------------------------------------------------------------------------
     def add_member(self, group_id: str, member_id: str) -> bool:

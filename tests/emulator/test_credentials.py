@@ -415,9 +415,11 @@ def test_federated_credentials_through_sdk(emulator, graph, wire, admin):
         assert wire("POST", base, json={**body, "name": f"n{i}", "subject": f"s{i}"}).status_code == 201
     graph_error(wire("POST", base, json={**body, "name": "n20", "subject": "s20"}), 400,
                 "InvalidFederatedIdentityCredentialValue")
-    # Deleting the application deletes its credentials.
+    # The credentials stay with the (soft-)deleted application; deleting it permanently deletes them.
     assert len(admin.objects("federatedIdentityCredential")) == 20
     assert wire("DELETE", f"/applications/{app.id}").status_code == 204
+    assert len(admin.objects("federatedIdentityCredential")) == 20
+    assert wire("DELETE", f"/directory/deletedItems/{app.id}").status_code == 204
     assert admin.objects("federatedIdentityCredential") == []
 
 

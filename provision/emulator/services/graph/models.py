@@ -139,6 +139,12 @@ class Graph:
         other = self.dir.find(entity.kind, self.tenant, prop, value, consistent=True, ignore_case=True)
         if other is not None and other["id"] != doc["id"]:
             raise duplicate_value(prop)
+        if prop == "uniqueName":  # a deleted object keeps its uniqueName until restored or deleted permanently
+            held = self.dir.deleted_holding(entity.kind, self.tenant, prop, value)
+            if held is not None and held["id"] != doc["id"]:
+                raise GraphError(f"Another object with the same value for property {prop} already exists: the "
+                                 f"deleted object '{held['id']}' in directory/deletedItems holds it. Restore it or "
+                                 f"delete it permanently first.", code="Request_BadRequest")
 
     @staticmethod
     def _check_immutable(doc: dict[str, Any], values: dict[str, Any], prop: str) -> None:
@@ -215,14 +221,14 @@ class Graph:
         app = self.get(APPLICATION, ref)
         if app["appId"] == self.state.boot.operator_app_id:
             raise _operator_protected()
-        # Deleting an application removes its service principal in the home tenant, as Entra does.
-        sp = self.dir.sp_by_app_id(self.tenant, app["appId"], consistent=True)
-        if sp is not None:
-            self.dir.delete(d.SERVICE_PRINCIPAL, sp["id"])
+        # Deleting an application deletes its service principal in the home tenant, as Entra does; both go to
+        # directory/deletedItems (restoring the application does not restore the service principal). Federated
+        # credentials stay with the deleted application until it is deleted permanently.
         with self.dir.store.transaction():
-            for fic in self.state.store.list(FIC_KIND, scope=app["id"]):
-                self.state.store.delete(FIC_KIND, fic["id"])
-            self.dir.delete(d.APPLICATION, app["id"])
+            sp = self.dir.sp_by_app_id(self.tenant, app["appId"], consistent=True)
+            if sp is not None:
+                self.dir.soft_delete(d.SERVICE_PRINCIPAL, self.tenant, sp["id"])
+            self.dir.soft_delete(d.APPLICATION, self.tenant, app["id"])
 
     def add_password(self, ref: Ref, body: Any) -> dict[str, Any]:
         """POST .../addPassword: the new credential, with its secret — the only time the secret is shown."""
@@ -427,7 +433,7 @@ class Graph:
         sp = self.get(SERVICE_PRINCIPAL, ref)
         if sp["id"] == self.state.boot.operator_sp_id:
             raise _operator_protected()
-        self.dir.delete(d.SERVICE_PRINCIPAL, sp["id"])
+        self.dir.soft_delete(d.SERVICE_PRINCIPAL, self.tenant, sp["id"])
 
     # -- groups -------------------------------------------------------------------------------------------------
     def create_group(self, body: Any) -> dict[str, Any]:
@@ -467,7 +473,7 @@ class Graph:
         return existing, False
 
     def delete_group(self, ref: Ref) -> None:
-        self.dir.delete(d.GROUP, self.get(GROUP, ref)["id"])
+        self.dir.soft_delete(d.GROUP, self.tenant, self.get(GROUP, ref)["id"])
 
     def _resolve_binds(self, group_id: str, binds: dict[str, list[str]]) -> dict[str, list[str]]:
         """`members@odata.bind` / `owners@odata.bind` URLs → object ids, all checked (Graph adds all or none)."""
@@ -573,7 +579,50 @@ class Graph:
         return ("id", id_or_upn) if is_guid(id_or_upn) else ("userPrincipalName", id_or_upn)
 
     def delete_user(self, ref: Ref) -> None:
-        self.dir.delete(d.USER, self.get(USER, ref)["id"])
+        self.dir.soft_delete(d.USER, self.tenant, self.get(USER, ref)["id"])
+
+    # -- directory/deletedItems ---------------------------------------------------------------------------------
+    def deleted_list(self, entity: Entity) -> list[dict[str, Any]]:
+        return self.dir.deleted_items(self.tenant, entity.kind)
+
+    def deleted_get(self, oid: str) -> tuple[str, dict[str, Any]]:
+        doc = self.dir.deleted_item(self.tenant, normalize_id(oid))
+        if doc is None:
+            raise not_found(oid)
+        return doc["_kind"], doc
+
+    def restore_deleted(self, oid: str) -> tuple[str, dict[str, Any]]:
+        """POST directory/deletedItems/{id}/restore: refused while a live object holds one of its unique values,
+        and for a service principal whose application is not (or no longer) there."""
+        kind, doc = self.deleted_get(oid)
+        if doc.get("uniqueName"):
+            other = self.dir.find(kind, self.tenant, "uniqueName", doc["uniqueName"], consistent=True,
+                                  ignore_case=True)
+            if other is not None:
+                raise duplicate_value("uniqueName")
+        if kind == d.APPLICATION:
+            for uri in doc.get("identifierUris") or []:
+                self._check_identifier_uri(doc, uri)
+        if kind == d.SERVICE_PRINCIPAL:
+            if self.dir.app_by_app_id(self.tenant, doc["appId"], consistent=True) is None and \
+                    doc.get("appOwnerOrganizationId") == self.tenant:
+                raise GraphError(f"The service principal cannot be restored: its application '{doc['appId']}' "
+                                 f"does not exist. Restore the application first.", code="Request_BadRequest")
+            if self.dir.sp_by_app_id(self.tenant, doc["appId"], consistent=True) is not None:
+                raise duplicate_value("appId")
+        if kind == d.USER and doc.get("userPrincipalName") and self.dir.find(
+                kind, self.tenant, "userPrincipalName", doc["userPrincipalName"], consistent=True,
+                ignore_case=True) is not None:
+            raise duplicate_value("userPrincipalName")
+        return self.dir.restore(self.tenant, doc["id"])
+
+    def purge_deleted(self, oid: str) -> None:
+        kind, doc = self.deleted_get(oid)
+        with self.dir.store.transaction():
+            if kind == d.APPLICATION:
+                for fic in self.state.store.list(FIC_KIND, scope=doc["id"]):
+                    self.state.store.delete(FIC_KIND, fic["id"])
+            self.dir.purge(doc["id"])
 
     # -- directory objects: membership checks -------------------------------------------------------------------
     def subject(self, entity: Entity | None, ref: Ref) -> dict[str, Any]:

@@ -528,6 +528,52 @@ def member_of_handler(entity: Entity | None, transitive: bool):
     return handler
 
 
+# -- directory/deletedItems -------------------------------------------------------------------------------------
+
+def _cast(segment: str) -> Entity | None:
+    """`microsoft.graph.application` (msgraph-sdk spells it `graph.application`) → the entity, else None."""
+    cast = segment.removeprefix("microsoft.").removeprefix("graph.")
+    return next((e for e in ENTITIES.values() if e.kind == cast), None) if cast != segment else None
+
+
+def _deleted_body(call: Call, kind: str, doc: dict[str, Any], context: str) -> dict[str, Any]:
+    return {"@odata.context": call.context(context), **project(entity_of(kind), doc, [], typed=True)}
+
+
+@endpoint()
+async def list_deleted_items(call: Call) -> Response:
+    raise GraphError("A type cast is required: GET /directory/deletedItems/microsoft.graph.application (or "
+                     "microsoft.graph.group, microsoft.graph.servicePrincipal, microsoft.graph.user).",
+                     code="Request_BadRequest")
+
+
+@endpoint()
+async def get_deleted_item(call: Call) -> Response:
+    """GET /directory/deletedItems/{id}, or /directory/deletedItems/microsoft.graph.{type}: the deleted objects
+    of one type (with $filter, $count, $select, paging as any collection)."""
+    segment = call.params["segment"]
+    entity = _cast(segment)
+    if entity is not None:
+        query = call.query(entity, collection=True)
+        items = [(entity.kind, doc) for doc in call.graph.deleted_list(entity)]
+        return render_list(call, f"directory/deletedItems/microsoft.graph.{entity.kind}", items, query,
+                           typed=False)
+    kind, doc = call.graph.deleted_get(segment)
+    return ODataResponse(_deleted_body(call, kind, doc, "directory/deletedItems/$entity"))
+
+
+@endpoint()
+async def restore_deleted_item(call: Call) -> Response:
+    kind, doc = call.graph.restore_deleted(call.params["segment"])
+    return ODataResponse(_deleted_body(call, kind, doc, "directoryObjects/$entity"))
+
+
+@endpoint()
+async def delete_deleted_item(call: Call) -> Response:
+    call.graph.purge_deleted(call.params["segment"])
+    return no_content()
+
+
 # -- routes -----------------------------------------------------------------------------------------------------
 
 def _addresses(collection: str, keyed: bool) -> list[str]:
@@ -594,6 +640,10 @@ def graph_routes() -> list[BaseRoute]:
             routes.append(Route(f"{address}/{nav}/{{segment}}", relationship_item_handler(nav), methods=["GET"]))
     routes += _entity_routes(USER, create=create_user, patch=None, delete=delete_user)
     routes += [
+        Route("/directory/deletedItems", list_deleted_items, methods=["GET"]),
+        Route("/directory/deletedItems/{segment}", get_deleted_item, methods=["GET"]),
+        Route("/directory/deletedItems/{segment}", delete_deleted_item, methods=["DELETE"]),
+        Route("/directory/deletedItems/{segment}/restore", restore_deleted_item, methods=["POST"]),
         Route("/directoryObjects/getByIds", get_by_ids, methods=["POST"]),
         Route("/directoryObjects/{id}", get_directory_object, methods=["GET"]),
     ]
