@@ -210,6 +210,9 @@ def create_app(state: EmulatorState) -> Any:
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_exception,
                                                        wire.ServiceError: _service_error})
     app.state.emulator = state
+    from provision.emulator.services import keyvault  # each vault's data plane: its own listener (see there)
+
+    keyvault.attach(state)
     return Front(app, state)
 
 

@@ -8,6 +8,7 @@ make each write atomic: a killed emulator never leaves a half-written object.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -53,6 +54,7 @@ class Store:
 
     def __init__(self, path: Path | str):
         self.path = str(path)
+        _private_files(self.path)
         self._lock = threading.RLock()
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
@@ -214,6 +216,20 @@ class Store:
 
 
 _FIELD = __import__("re").compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _private_files(path: str) -> None:
+    """The database holds secrets (Key Vault values, credential hashes): it is created 0600 before SQLite opens it,
+    and SQLite gives its -wal and -shm files the database's mode. Files left by an older emulator are narrowed."""
+    if path == ":memory:":
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for p in (path, path + "-wal", path + "-shm", path + "-journal"):
+        try:
+            os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
 
 
 def _like_prefix(prefix: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from provision.emulator.services.arm import hdinsight, network, resources, storage
+from provision.emulator.services.arm import hdinsight, keyvault, network, resources, storage
 
 
 def routes() -> list:
     # Order matters only where paths overlap: providers' specific routes before resource groups' generic ones.
-    return [*hdinsight.routes(), *network.routes(), *storage.routes(), *resources.routes()]
+    return [*hdinsight.routes(), *network.routes(), *storage.routes(), *keyvault.routes(), *resources.routes()]

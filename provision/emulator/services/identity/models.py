@@ -46,6 +46,10 @@ def resource_of_scope(state: EmulatorState, tenant_id: str, scope: str | None, o
         return resource.rstrip("/")
     if resource in tokens.KNOWN_RESOURCES or resource.rstrip("/") in tokens.KNOWN_RESOURCES:
         return resource.rstrip("/") if resource.startswith("https://") else resource
+    from provision.emulator.services.keyvault import models as keyvault
+
+    if keyvault.is_vault_resource(state, resource):  # a vault's own resource, https://0.0.1:<vault port>
+        return resource.rstrip("/")
     # An app of the tenant exposing an API: by appId, or by one of its identifierUris.
     for app in state.store.list(d.APPLICATION, scope=tenant_id):
         if resource == app.get("appId") or resource in app.get("identifierUris", []):
