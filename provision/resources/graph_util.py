@@ -87,19 +87,67 @@ async def ensure_service_principal(graph: Any, app_id: str, body: Any = None, *,
 
 
 async def add_secret(graph: Any, app_object_id: str, display_name: str, days: int, *, what: str) -> Any:
-    """addPassword: the new PasswordCredential (secret_text is returned only here)."""
+    """addPassword: the new PasswordCredential (secret_text is returned only here).
+
+    addPassword is not idempotent and the transport never resends it. After an ambiguous failure (the connection
+    dropped or a 5xx after the request was sent) the credential may exist although its secret was never seen: the
+    application is read back and such an orphan — found by `display_name` and the exact `endDateTime` this call
+    chose (whole seconds, with a random offset under an hour, so it marks this call) — is removed before the
+    request is sent again, and once more after success, so a retry never leaves two credentials."""
+    import asyncio
+    import random
+
     from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
         AddPasswordPostRequestBody,
     )
     from msgraph.generated.models.password_credential import PasswordCredential
 
+    from provision import transport
     from provision.consistency import retry_lag
 
-    end = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+    end = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=days)
+           - dt.timedelta(seconds=random.randrange(1, 3600))).replace(microsecond=0)
     body = AddPasswordPostRequestBody(password_credential=PasswordCredential(display_name=display_name,
                                                                              end_date_time=end))
-    return await retry_lag(lambda: graph.applications.by_application_id(app_object_id).add_password.post(body),
-                           what=what)
+    ambiguous = False
+    for attempt in range(transport.MAX_RETRIES + 1):
+        try:
+            pw = await retry_lag(lambda: graph.applications.by_application_id(app_object_id).add_password.post(body),
+                                 what=what)
+            break
+        except Exception as e:  # noqa: BLE001 — only transient failures are retried, see below
+            if not transport.is_transient(e) or attempt >= transport.MAX_RETRIES:
+                raise
+            if transport.is_ambiguous(e):
+                ambiguous = True
+                await _remove_marked_secrets(graph, app_object_id, display_name, end, keep=None)
+            await asyncio.sleep(transport.backoff(attempt + 1))
+    if ambiguous:  # a replica that had not seen the orphan yet: look again, keep only the one we hold
+        await _remove_marked_secrets(graph, app_object_id, display_name, end, keep=pw.key_id)
+    return pw
+
+
+async def _remove_marked_secrets(graph: Any, app_object_id: str, display_name: str, end: dt.datetime,
+                                 keep: Any) -> list[str]:
+    """Remove the app's password credentials this add_secret call made (display name + its end time) other than
+    `keep`: their secret text was lost with the response, so nobody holds it."""
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from msgraph.generated.applications.item.application_item_request_builder import ApplicationItemRequestBuilder
+
+    qp = ApplicationItemRequestBuilder.ApplicationItemRequestBuilderGetQueryParameters(
+        select=["id", "passwordCredentials"])
+    app = await get_or_none(lambda: graph.applications.by_application_id(app_object_id).get(
+        request_configuration=RequestConfiguration(query_parameters=qp)))
+    removed = []
+    for c in getattr(app, "password_credentials", None) or []:
+        c_end = c.end_date_time
+        if isinstance(c_end, str):
+            c_end = dt.datetime.fromisoformat(c_end.replace("Z", "+00:00"))
+        same_end = c_end is not None and abs((c_end - end).total_seconds()) < 1
+        if c.display_name == display_name and same_end and str(c.key_id) != str(keep):
+            if await remove_secret(graph, app_object_id, c.key_id):
+                removed.append(str(c.key_id))
+    return removed
 
 
 async def remove_secret(graph: Any, app_object_id: str, key_id: Any) -> bool:
