@@ -47,7 +47,7 @@ def _require_operator(request: Request) -> None:
 async def health(request: Request):
     state = emulator_of(request)
     return wire.json_response({
-        "status": "ok", "version": __version__, "tenantId": state.boot.tenant_id,
+        "status": "ok", "version": __version__, "schemaVersion": state.schema_version, "tenantId": state.boot.tenant_id,
         "subscriptionId": state.boot.subscription_id, "uptimeSeconds": round(time.time() - state.started, 1),
         "pid": __import__("os").getpid(),
     })

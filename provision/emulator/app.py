@@ -181,18 +181,53 @@ async def _drop_connection(send: Any) -> None:
     raise ConnectionAbortedError("injected connection drop")
 
 
+# Microsoft Graph v1.0's entity sets and singletons: a path under one of these names a real Graph resource, so a
+# path the emulator does not route there is an operation it lacks (501), not a segment Graph does not know (400).
+GRAPH_ROOTS = frozenset(s.lower() for s in (
+    "admin", "agreementAcceptances", "agreements", "appCatalogs", "applications", "applicationTemplates",
+    "auditLogs", "authenticationMethodConfigurations", "authenticationMethodsPolicy",
+    "certificateBasedAuthConfiguration", "chats", "communications", "compliance", "connections", "contacts", "contracts", "deviceAppManagement",
+    "deviceManagement", "devices", "directory", "directoryObjects", "directoryRoles", "directoryRoleTemplates",
+    "domainDnsRecords", "domains", "drives", "education", "employeeExperience", "external", "groupLifecyclePolicies",
+    "groups", "groupSettings", "groupSettingTemplates", "identity", "identityGovernance", "identityProtection",
+    "identityProviders", "informationProtection", "invitations", "me", "oauth2PermissionGrants", "organization",
+    "permissionGrants", "places", "planner", "policies", "print", "privacy", "reports", "roleManagement",
+    "schemaExtensions", "search", "security", "servicePrincipals", "shares", "sites", "solutions", "storage",
+    "subscribedSkus", "subscriptions", "teams", "teamsTemplates", "teamwork", "tenantRelationships", "users",
+    "$metadata"))
+NOT_EMULATED_CODE = "NotImplementedInEmulator"
+
+
+def _not_emulated(family: str, request: Request) -> wire.ServiceError:
+    """501 naming the operation: the real service has it, this emulator does not."""
+    op = f"{request.method} {request.url.path}"
+    version = request.query_params.get("api-version")
+    msg = (f"The local Azure emulator does not implement '{op}'{f' (api-version {version})' if version else ''}. "
+           f"This is a gap in the emulator, not an answer from Azure: see `provision emulator coverage` for the "
+           f"operations it emulates.")
+    return error_for(family, 501, msg, NOT_EMULATED_CODE)
+
+
+def _graph_root(path: str) -> str:
+    parts = path.split("/")
+    return re.split(r"[(]", parts[2], maxsplit=1)[0].lower() if len(parts) > 2 else ""
+
+
 async def _http_exception(request: Request, exc: HTTPException) -> Response:
     family = family_of(request.url.path)
     if exc.status_code == 404:
         msg = f"No {family} API matches '{request.method} {request.url.path}'."
         if family == "graph":
+            if _graph_root(request.url.path) in GRAPH_ROOTS:
+                return _not_emulated(family, request).response(request)
             msg = f"Resource not found for the segment '{request.url.path.rsplit('/', 1)[-1]}'."
             return error_for(family, 400, msg, "BadRequest").response(request)
         if family == "arm":
-            return error_for(family, 404, f"The resource path '{request.url.path}' is not found.",
-                             "InvalidResourceType").response(request)
+            return _not_emulated(family, request).response(request)
         return error_for(family, 404, msg).response(request)
     if exc.status_code == 405:
+        if family == "arm" or (family == "graph" and request.method in ("PATCH", "POST", "DELETE", "GET")):
+            return _not_emulated(family, request).response(request)
         return error_for(family, 405, f"The HTTP method '{request.method}' is not supported for this resource.",
                          ).response(request)
     return error_for(family, exc.status_code, str(exc.detail)).response(request)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -117,4 +118,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    Emulator(Path(args.data_dir), port=args.port or None, host=args.host).serve_forever()
+    from provision.emulator.state import DataDirError
+
+    try:
+        emulator = Emulator(Path(args.data_dir), port=args.port or None, host=args.host)
+    except DataDirError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    emulator.serve_forever()

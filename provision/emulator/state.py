@@ -62,11 +62,55 @@ class RequestLog:
             self._entries.clear()
 
 
+# The layout of a data dir's state.sqlite3, recorded in it as setting "schemaVersion". Raise it whenever stored
+# documents change meaning, and add the step from the previous version to MIGRATIONS.
+#   1  (unrecorded) up to the introduction of versioning
+#   2  Entra soft delete: deleted directory objects live on as kind "deletedItem"
+SCHEMA_VERSION = 2
+
+
+def _migrate_1_to_2(store: Store) -> None:
+    """Version 1 hard-deleted directory objects: there is nothing to carry over, only the version to record."""
+
+
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+class DataDirError(Exception):
+    """A data dir this emulator cannot use (written by a newer one); the message says what to do."""
+
+
+def check_schema(store: Store, data_dir: Path) -> tuple[int, int]:
+    """Bring the store to SCHEMA_VERSION (migrating an older one) or refuse a newer one. Returns (found, now)."""
+    found = store.get_setting("schemaVersion")
+    if found is None:  # a fresh dir is current; one with a tenant but no version predates versioning
+        found = 1 if store.get_setting("bootstrap") else SCHEMA_VERSION
+    if not isinstance(found, int) or found > SCHEMA_VERSION:
+        raise DataDirError(
+            f"the emulator data dir {data_dir} has schema version {found}, newer than this emulator's "
+            f"{SCHEMA_VERSION}: it was written by a newer provision. Upgrade provision, or use another data dir "
+            f"(--data-dir / PROVISION_EMULATOR_DIR); nothing in it was changed.")
+    version = found
+    while version < SCHEMA_VERSION:
+        with store.transaction():
+            MIGRATIONS[version](store)
+            version += 1
+            store.set_setting("schemaVersion", version)
+    store.set_setting("schemaVersion", version)
+    return found, version
+
+
 class EmulatorState:
     def __init__(self, data_dir: Path, timing: Timing | None = None):
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = Store(self.data_dir / "state.sqlite3")
+        found, self.schema_version = check_schema(self.store, self.data_dir)
+        if found != self.schema_version:
+            import logging
+
+            logging.getLogger("provision.emulator").warning(
+                "migrated the data dir %s from schema version %s to %s", self.data_dir, found, self.schema_version)
         self._create_schemas()
         self.signer = Signer(self.data_dir)
         self.directory = d.Directory(self.store)
@@ -165,7 +209,7 @@ class EmulatorState:
             ]
             for t in tables:
                 self.store.execute(f'DELETE FROM "{t}"')
-            self.store.execute("DELETE FROM settings WHERE name NOT IN ('bootstrap')")
+            self.store.execute("DELETE FROM settings WHERE name NOT IN ('bootstrap', 'schemaVersion')")
         self.timing = Timing.from_env()
         self.faults.clear()
         self.requests.clear()

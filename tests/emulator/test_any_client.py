@@ -214,3 +214,41 @@ def test_group_delete_and_storage_create_answer_with_the_headers_clients_read(ar
     assert created.status_code == 202 and created.headers["Content-Type"] == "text/plain; charset=utf-8"
     deleted = arm("DELETE", f"/subscriptions/{sub}/resourcegroups/rg-h")
     assert deleted.status_code == 202 and deleted.headers["Retry-After"] == "1" and "Location" in deleted.headers
+
+
+# -- loud about what it does not do -----------------------------------------------------------------------------
+def test_an_arm_operation_the_emulator_lacks_is_named_not_a_404(arm, emulator, operator_credential, arm_kwargs):
+    from azure.core.exceptions import HttpResponseError
+    from azure.mgmt.network import NetworkManagementClient
+
+    sub = emulator.subscription_id
+    r = arm("GET", f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1")
+    err = r.json()["error"]
+    assert r.status_code == 501 and err["code"] == "NotImplementedInEmulator"
+    assert "GET /subscriptions/" in err["message"] and "Microsoft.Compute/virtualMachines/vm1" in err["message"]
+    assert "provision emulator coverage" in err["message"]
+    # Through an SDK: an operation of an emulated provider that the emulator does not have.
+    net = NetworkManagementClient(operator_credential, sub, **arm_kwargs)
+    with pytest.raises(HttpResponseError) as e:
+        net.public_ip_addresses.get("rg", "ip1")
+    assert e.value.status_code == 501 and e.value.error.code == "NotImplementedInEmulator"
+    assert "publicIPAddresses/ip1" in e.value.message
+    # A method a routed path lacks.
+    r = arm("PATCH", f"/subscriptions/{sub}/providers/Microsoft.Network")
+    assert r.status_code == 501 and "PATCH" in r.json()["error"]["message"]
+
+
+def test_a_graph_operation_the_emulator_lacks_is_named(emulator, operator_credential):
+    token = _token(operator_credential, "https://graph.microsoft.com/.default")
+
+    def get(path):
+        return requests.get(f"{emulator.graph_url}{path}", headers={"Authorization": f"Bearer {token}"},
+                            verify=str(emulator.ca_cert))
+
+    for path in ("/devices", f"/servicePrincipals(appId='{emulator.client_id}')/appRoleAssignments"):
+        r = get(path)
+        assert r.status_code == 501 and r.json()["error"]["code"] == "NotImplementedInEmulator", path
+        assert f"GET /v1.0{path.split('(')[0]}" in r.json()["error"]["message"]
+    # A segment Graph itself does not know is still Graph's own 400.
+    r = get("/nothingHere")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
