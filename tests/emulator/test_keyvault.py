@@ -161,7 +161,8 @@ def test_set_get_versions_and_update_properties(kv, vault):
         first.properties.version, second.properties.version]
 
     # The recorded wire shape of a bundle.
-    r = kv.raw("GET", f"{vault.properties.vault_uri}secrets/secret1/", token=kv.token("https://vault.azure.net/.default"))
+    token = kv.token("https://vault.azure.net/.default")
+    r = kv.raw("GET", f"{vault.properties.vault_uri}secrets/secret1/", token=token)
     body, want = r.json(), RECORDED["secret_bundle"]
     assert list(body) == want["keys"] and list(body["attributes"]) == want["attribute_keys"]
     assert body["attributes"]["recoveryLevel"] == want["recovery_level_7_days"]
@@ -206,7 +207,8 @@ def test_list_pages_follow_next_link(kv, vault):
     assert [p.name for p in client.list_properties_of_secrets()] == names
 
     token = kv.token("https://vault.azure.net/.default")
-    r = kv.raw("GET", f"{vault.properties.vault_uri}secrets", token=token, params={"api-version": API, "maxresults": 2})
+    r = kv.raw("GET", f"{vault.properties.vault_uri}secrets", token=token,
+               params={"api-version": API, "maxresults": 2})
     page = r.json()
     assert [i["id"].rsplit("/", 1)[1] for i in page["value"]] == names[:2]
     assert all("value" not in i for i in page["value"])
@@ -218,7 +220,8 @@ def test_list_pages_follow_next_link(kv, vault):
         seen += page["value"]
     assert page["nextLink"] is RECORDED["list"]["last_page_next_link"]
     assert [i["id"].rsplit("/", 1)[1] for i in seen] == names
-    r = kv.raw("GET", f"{vault.properties.vault_uri}secrets", token=token, params={"api-version": API, "maxresults": 26})
+    r = kv.raw("GET", f"{vault.properties.vault_uri}secrets", token=token,
+               params={"api-version": API, "maxresults": 26})
     assert r.status_code == 400 and r.json()["error"]["code"] == "BadParameter"
     versions = list(client.list_properties_of_secret_versions("secret0", max_page_size=1))
     assert len(versions) == 2
@@ -262,7 +265,8 @@ def test_soft_delete_recover_and_purge(kv, vault):
 def test_delete_answers_the_recorded_deleted_bundle(kv, vault):
     client = kv.secrets(vault)
     client.set_secret("secret2", "123456")
-    r = kv.raw("DELETE", f"{vault.properties.vault_uri}secrets/secret2", token=kv.token("https://vault.azure.net/.default"))
+    token = kv.token("https://vault.azure.net/.default")
+    r = kv.raw("DELETE", f"{vault.properties.vault_uri}secrets/secret2", token=token)
     body = r.json()
     assert r.status_code == 200
     assert list(body)[:3] == RECORDED["deleted_secret"]["extra_keys"] and "value" not in body
@@ -278,7 +282,7 @@ def test_a_vault_without_soft_delete_removes_secrets_at_once(kv):
     assert client.set_secret("s", "again").value == "again"
 
 
-# -- who may do what ----------------------------------------------------------------------------------------------------
+# -- who may do what ---------------------------------------------------------------------------------------------------
 def test_an_app_without_a_role_gets_403_forbidden(kv, vault):
     kv.secrets(vault).set_secret("secret1", "v")
     stranger = kv.client_app("no-role-app")
@@ -316,7 +320,7 @@ def _jwt_payload(token: str) -> str:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
 
 
-# -- where the values live ------------------------------------------------------------------------------------------------
+# -- where the values live ---------------------------------------------------------------------------------------------
 def test_the_store_holding_values_is_private(kv, vault, emulator):
     kv.secrets(vault).set_secret("secret1", "do-not-leak")
     data_dir = Path(emulator.data_dir)
@@ -325,3 +329,37 @@ def test_the_store_holding_values_is_private(kv, vault, emulator):
     assert any(p.name.endswith("-wal") for p in files)
     for p in files:
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+
+
+# -- restarts -------------------------------------------------------------------------------------------------------
+def test_a_vault_keeps_its_uri_and_secrets_across_a_restart(tmp_path):
+    """A separate emulator (its own data directory): stopped and started again, the vault answers at the same URI."""
+    from provision.emulator import launcher
+    from tests.conftest import TEST_TIMING
+
+    data_dir = tmp_path / "emulator"
+    env = {f"PROVISION_EMULATOR_{k.upper()}": str(v) for k, v in TEST_TIMING.items()}
+
+    def connect(info) -> KeyVaults:
+        cred = ClientSecretCredential(info.tenant_id, info.client_id, info.client_secret, authority=info.authority,
+                                      disable_instance_discovery=True, connection_verify=str(info.ca_cert))
+        return KeyVaults(info, cred, {"base_url": info.arm_url, "connection_verify": str(info.ca_cert),
+                                      "polling_interval": 0.1})
+
+    info = launcher.start(data_dir, env=env)
+    try:
+        kv = connect(info)
+        kv.group()
+        uri = kv.vault("kv-restart-1").properties.vault_uri
+        kv.secrets(uri).set_secret("durable", "still-here")
+        kv.close()
+    finally:
+        launcher.stop(data_dir)
+    info = launcher.start(data_dir, env=env)
+    try:
+        kv = connect(info)
+        assert kv.mgmt.vaults.get("rg1", "kv-restart-1").properties.vault_uri == uri
+        assert kv.secrets(uri).get_secret("durable").value == "still-here"
+        kv.close()
+    finally:
+        launcher.stop(data_dir)

@@ -178,7 +178,7 @@ def authorize(state: EmulatorState, vault: dict[str, Any], caller: Any, operatio
         code="Forbidden", status=403, inner="AccessDenied")
 
 
-# -- secrets ------------------------------------------------------------------------------------------------------------
+# -- secrets -----------------------------------------------------------------------------------------------------------
 def check_name(name: str) -> None:
     if not _SECRET_NAME.match(name or ""):
         raise bad_parameter(f"The request URI contains an invalid name: {name}")
@@ -433,7 +433,7 @@ def purge_vault_secrets(state: EmulatorState, vault_name: str) -> None:
                         (SECRET, DELETED_SECRET, f"keyvault/{key(vault_name)}"))
 
 
-# -- paging -------------------------------------------------------------------------------------------------------------
+# -- paging ------------------------------------------------------------------------------------------------------------
 def page_size(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE

@@ -68,7 +68,7 @@ def challenge(state: EmulatorState, vault: dict[str, Any]) -> dict[str, str]:
                                 f'resource="{resource}"'}
 
 
-# -- request preamble ---------------------------------------------------------------------------------------------------
+# -- request preamble --------------------------------------------------------------------------------------------------
 def _vault(request: Request) -> dict[str, Any]:
     state = emulator_of(request)
     vault = models.vault_by_name(state, request.app.state.vault_name)
@@ -131,7 +131,7 @@ def _p(request: Request, name: str) -> str | None:
     return request.path_params.get(name)
 
 
-# -- handlers -----------------------------------------------------------------------------------------------------------
+# -- handlers ----------------------------------------------------------------------------------------------------------
 async def set_secret(request: Request):
     name = _p(request, "name")
     vault = authenticate(request, "set", name)
@@ -210,7 +210,7 @@ def routes() -> list[Route]:
     ]
 
 
-# -- the vault's app ----------------------------------------------------------------------------------------------------
+# -- the vault's app ---------------------------------------------------------------------------------------------------
 async def _http_exception(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 405:
         return KeyVaultError(f"The HTTP method '{request.method}' is not supported for this resource.",
