@@ -64,10 +64,43 @@ def status(data_dir: str | None, output: str) -> None:
 def serve(data_dir: str | None, port: int) -> None:
     """Run the emulator in the foreground (Ctrl-C stops it)."""
     from provision.emulator.server import Emulator
+    from provision.emulator.state import DataDirError
 
-    emu = Emulator(launcher.resolve_data_dir(data_dir), port=port or None)
+    try:
+        emu = Emulator(launcher.resolve_data_dir(data_dir), port=port or None)
+    except DataDirError as e:
+        raise click.UsageError(str(e)) from None
     click.echo(f"emulator serving on {emu.url} (CA {emu.tls.ca_cert})", err=True)
     emu.serve_forever()
+
+
+@emulator.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="markdown: the README's table.")
+@click.option("--service", help="Only services whose name contains this (case-insensitive), e.g. graph, network.")
+def coverage(fmt: str, service: str | None) -> None:
+    """List every operation the emulator emulates, per service (read from its routing tables).
+
+    Anything else answers 501 NotImplementedInEmulator naming the operation (ARM, and Graph's real entity sets)."""
+    from provision.emulator import coverage as cov
+
+    ops = [o for o in cov.operations() if not service or service.lower() in o["service"].lower()]
+    if fmt == "markdown":
+        click.echo(cov.markdown(ops))
+        return
+    if fmt == "json":
+        grouped: dict[str, list] = {}
+        for o in ops:
+            grouped.setdefault(o["service"], []).append({"methods": o["methods"], "path": o["path"]})
+        click.echo(json.dumps({"services": grouped, "counts": cov.summary(ops)}, indent=2))
+        return
+    counts = cov.summary(ops)
+    current = None
+    for o in ops:
+        if o["service"] != current:
+            current = o["service"]
+            click.echo(f"{'' if o is ops[0] else chr(10)}{current} ({counts[current]} operations)")
+        click.echo(f"  {' '.join(o['methods']):<22} {o['path']}")
 
 
 @emulator.command()
