@@ -97,9 +97,12 @@ def parse_bulk(path: str | Path, default_credential: str = "secret") -> list[Cli
     sp_object_id, federated_subject, federated_issuer). Every row is checked before anything is written."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"--from: {p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                           f"save it as UTF-8 (Excel: CSV UTF-8)") from None
     except OSError as e:
-        raise InvalidInput(f"--from: cannot read {p} ({e.strerror}); check the path") from None
+        raise InvalidInput(f"--from: cannot read {p} ({e.strerror or e}); check the path") from None
     allowed = {"name", "app_id", "sp_object_id", "credential", "federated_subject", "federated_issuer"}
     rows: list[tuple[int, dict[str, Any]]] = []
     if p.suffix.lower() == ".json" or text.lstrip().startswith("["):
@@ -126,6 +129,12 @@ def parse_bulk(path: str | Path, default_credential: str = "secret") -> list[Cli
         if unknown:
             raise InvalidInput(f"{where}unknown key(s) {', '.join(sorted(unknown))}; allowed: "
                                f"{', '.join(sorted(allowed))}")
+        for key, value in row.items():  # JSON: every value a string (or null); 5 or {} is no name, id or subject
+            if value is not None and not isinstance(value, str):
+                kind = {bool: "true/false", int: "a number", float: "a number", dict: "an object",
+                        list: "a list"}.get(type(value), type(value).__name__)
+                raise InvalidInput(f"{where}{key}: {json.dumps(value)[:40]} is {kind}, not a string; write it in "
+                                   f"quotes, e.g. \"{key}\": \"...\"")
         req = ClientRequest(name=str(row.get("name") or ""), app_id=row.get("app_id") or None,
                             sp_object_id=row.get("sp_object_id") or None,
                             credential=row.get("credential") or default_credential,
@@ -145,14 +154,15 @@ def parse_bulk(path: str | Path, default_credential: str = "secret") -> list[Cli
 async def target_group(ctx: Context) -> dict[str, Any]:
     from provision.resources import security_group
 
-    group = await security_group.read(ctx)
+    group = await security_group.find(ctx)
     if group is None:
-        raise ProvisionError(f"security group {ctx.spec.values['group.name']} does not exist; run `provision up` "
-                             f"(or `provision group create`) first")
-    if not group["securityEnabled"] or group["mailEnabled"]:
+        raise ProvisionError(f"security group {ctx.spec.values['group.name']} of environment "
+                             f"{ctx.spec.values['name']} does not exist; run `provision up` (or `provision group "
+                             f"create`) first, or name an existing group with group.id")
+    if not group.get("securityEnabled") or group.get("mailEnabled"):
         raise InvalidInput(f"group.name: {group['displayName']} is not a security group (securityEnabled="
-                           f"{group['securityEnabled']}, mailEnabled={group['mailEnabled']}); the REST proxy only "
-                           f"honours security groups")
+                           f"{group.get('securityEnabled')}, mailEnabled={group.get('mailEnabled')}); the REST "
+                           f"proxy only honours security groups")
     return group
 
 
@@ -426,8 +436,32 @@ def sync_config(target: Path, doc: dict[str, str], fmt: str) -> bool:
     return True
 
 
+def secret_in_file(ctx: Context, req: ClientRequest, app: Any, target: Path | None) -> dict[str, Any] | None:
+    """A valid secret of this app found in an existing config file (no local record: a fresh state directory). It
+    is matched to its credential by Graph's `hint` (the secret's first three characters)."""
+    from provision.clientconfig import read_config_file
+
+    if target is None or req.credential != "secret":
+        return None
+    try:
+        doc = read_config_file(target)
+    except Exception:  # noqa: BLE001 — unreadable or hand-broken: not a held secret
+        return None
+    secret = doc.get("AZURE_CLIENT_SECRET")
+    if not secret or doc.get("AZURE_CLIENT_ID") != app.app_id:
+        return None
+    matches = [c for c in app.password_credentials or [] if c.display_name == CREDENTIAL_NAME
+               and (c.hint or "") == secret[:3] and valid_until(c.end_date_time)]
+    if len(matches) != 1:
+        return None
+    c = matches[0]
+    return {"kind": "secret", "keyId": str(c.key_id), "endDateTime": c.end_date_time.isoformat(), "secret": secret,
+            "appId": app.app_id}
+
+
 async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: ClientResult, *, days: int,
-                            rotate: bool = False, keep_old: bool = False) -> dict[str, Any]:
+                            rotate: bool = False, keep_old: bool = False, target: Path | None = None,
+                            ) -> dict[str, Any]:
     """Reuse the credential we hold, or make a new one (then remove the old one unless keep_old)."""
     if req.credential == "none":
         return {"kind": "none"}
@@ -437,14 +471,16 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
     held = held_credential(ctx, req, app)
     if held and not rotate:
         return held
+    found = None if rotate else secret_in_file(ctx, req, app, target)
+    if found is not None:
+        write_private(_meta_path(ctx, req.name), json.dumps(found, indent=2))
+        return found
     old = _held(_meta_path(ctx, req.name))
     if old and old.get("appId") != app.app_id:
         old = None
     if req.credential == "secret":
+        # Secrets granted elsewhere (another machine, another --out) stay: someone may hold them.
         meta = await add_secret(ctx, app, days)
-        if old is None or old.get("kind") != "secret":
-            # No secret held here: the ones granted elsewhere (named provision-access) are unusable from here.
-            await graph_util.remove_other_secrets(ctx.graph, app, CREDENTIAL_NAME, meta["keyId"])
     elif req.credential == "certificate":
         drop = {old["keyId"]} if old and old.get("kind") == "certificate" and not keep_old else set()
         meta = await add_certificate(ctx, app, req.name, days, drop)
@@ -455,8 +491,8 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
     meta["appId"] = app.app_id
     if not meta.pop("unchanged", False):
         result.wrote.append(f"{req.credential} credential")
-    stored = {k: v for k, v in meta.items() if k != "secret"}
-    write_private(_meta_path(ctx, req.name), json.dumps(stored, indent=2))
+    # The record is 0600 like the configs and keeps the secret, so a second grant with any --out reuses it.
+    write_private(_meta_path(ctx, req.name), json.dumps(meta, indent=2))
     if old and old.get("keyId") != meta["keyId"] and old.get("kind") != "federated" and not keep_old:
         meta["replaced"] = {k: v for k, v in old.items()  # the new .pem may have been written over the old one
                             if not (k == "certificatePath" and v == meta.get("certificatePath"))}
@@ -483,9 +519,11 @@ async def write_client_config(ctx: Context, req: ClientRequest, app: Any, sp: An
     just now, not in the existing file — is replaced by a new one (the old one removed)."""
     doc = client_config(ctx, endpoint, sp.app_id, meta)
     if meta.get("kind") == "secret" and not meta.get("secret"):
-        secret = existing_secret(target)
-        if secret is None:
-            meta = await ensure_credential(ctx, req, app, result, days=days, rotate=True)
+        secret = existing_secret(target) or next(
+            (s for s in (existing_secret(client_dir(ctx) / f"{req.name}.{ext}") for ext in ("env", "json")) if s),
+            None)
+        if secret is None:  # held nowhere here: a new one, the old one left to whoever holds it
+            meta = await ensure_credential(ctx, req, app, result, days=days, rotate=True, keep_old=True)
             doc = client_config(ctx, endpoint, sp.app_id, meta)
         else:
             doc["AZURE_CLIENT_SECRET"] = secret
@@ -499,7 +537,7 @@ async def endpoint_or_none(ctx: Context) -> str | None:
     from provision.resources import hdinsight_kafka
 
     try:
-        cluster = await hdinsight_kafka.read(ctx)
+        cluster = await hdinsight_kafka.read_cluster(ctx)
     except Exception:  # noqa: BLE001 — access management must work without ARM rights
         return None
     return hdinsight_kafka.rest_proxy_endpoint(cluster) if cluster else None
@@ -519,11 +557,11 @@ async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180,
         async with sem:
             try:
                 app, sp = await resolve_client(ctx, req, res, create=True)
-                meta = await ensure_credential(ctx, req, app, res, days=days)
-                res.app_id, res.sp_object_id = sp.app_id, sp.id
-                res.credential_expires = meta.get("endDateTime")
                 target = out if (out and len(requests) == 1) else client_dir(ctx) / (
                     f"{req.name}.{'json' if fmt == 'json' else 'env'}")
+                meta = await ensure_credential(ctx, req, app, res, days=days, target=target)
+                res.app_id, res.sp_object_id = sp.app_id, sp.id
+                res.credential_expires = meta.get("endDateTime")
                 meta = await write_client_config(ctx, req, app, sp, meta, res, target, fmt, endpoint, days=days)
                 res.credential_expires = meta.get("endDateTime")
                 res.config_file = str(target)
@@ -666,9 +704,16 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
     res = ClientResult(req.name, credential=req.credential)
     app, sp = await resolve_client(ctx, req, res, create=False)
     meta = await ensure_credential(ctx, req, app, res, days=days, rotate=True, keep_old=keep_old)
-    target = out or client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
-    write_config(target, client_config(ctx, await endpoint_or_none(ctx), sp.app_id, meta), fmt)
-    if meta.get("replaced"):  # only after the new credential is written out
+    canonical = client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
+    endpoint = await endpoint_or_none(ctx)
+    for path in dict.fromkeys([out or canonical, canonical]):  # no config of ours keeps a removed secret
+        write_config(path, client_config(ctx, endpoint, sp.app_id, meta), fmt)
+    target = out or canonical
+    if meta.get("replaced"):  # only after the new credential is written out and has proved itself
+        if meta.get("kind") == "secret":
+            from provision.resources.app_registration import prove_secret
+
+            await prove_secret(ctx, app.app_id, meta["secret"])
         await remove_old_credential(ctx, app, meta["replaced"])
         res.wrote.append("previous credential removed")
     res.status, res.app_id, res.sp_object_id = "ok", sp.app_id, sp.id

@@ -38,8 +38,12 @@ def is_replication_lag(exc: BaseException) -> bool:
 
 async def retry_lag(fn: Callable[[], Awaitable[T]], *, what: str, timeout: float | None = None,
                     first_delay: float = 0.5, max_delay: float = 10.0,
-                    retryable: Callable[[BaseException], bool] = is_replication_lag) -> T:
+                    retryable: Callable[[BaseException], bool] = is_replication_lag, expect_lag: bool = True) -> T:
+    """Retry `fn` while it fails as replication lag does. `expect_lag=False` (the objects involved were not
+    written by this run): a NotFound is real and surfaces at once instead of after the whole bound."""
     timeout = default_timeout() if timeout is None else timeout
+    if not expect_lag:
+        return await fn()
     deadline = time.monotonic() + timeout
     delay = first_delay
     while True:

@@ -69,6 +69,29 @@ class Context:
     state_dir: Path
     on_event: Callable[[str, str], None] = lambda step, message: None
     results: dict[str, Any] = field(default_factory=dict)
+    adopt: bool = False  # --adopt: use existing objects with the wanted names as they are (external)
+    options: dict[str, Any] = field(default_factory=dict)  # per-command choices (rotate, keep_old, …)
+    created: set[str] = field(default_factory=set)  # objects this run created: only they can be lagging
+
+    # -- identity ------------------------------------------------------------------------------------------------
+    @cached_property
+    def env_key(self) -> str:
+        """The environment's identity — cloud, tenant, subscription, resource group, name — as 8 hex digits: part
+        of every Entra uniqueName it makes, so two environments never resolve to the same object."""
+        import hashlib
+
+        v = self.spec.values
+        ident = "/".join([v["cloud"], self.tenant_id.lower(), self.subscription_id.lower(),
+                          v["resource_group"].lower(), v["name"]])
+        return hashlib.sha256(ident.encode()).hexdigest()[:8]
+
+    def unique_name(self, display_name: str) -> str:
+        return f"{display_name}-{self.env_key}"
+
+    @property
+    def env_tag(self) -> str:
+        """The tag on Entra applications this environment made."""
+        return f"provision-environment-id:{self.env_key}"
 
     # -- secrets kept beside the environment -------------------------------------------------------------------
     def secret_file(self, name: str) -> Path:
@@ -96,8 +119,10 @@ class Context:
         return env_number("PROVISION_POLLING_INTERVAL", 0.5 if self.cloud.name == "local" else 30.0)
 
     def _arm_kwargs(self) -> dict[str, Any]:
+        from provision.transport import arm_retry_policy
+
         kw: dict[str, Any] = {"base_url": self.cloud.arm, "credential_scopes": [self.cloud.arm_scope],
-                              "polling_interval": self.polling_interval}
+                              "polling_interval": self.polling_interval, "retry_policy": arm_retry_policy()}
         if self.cloud.ca_bundle:
             kw["connection_verify"] = self.cloud.ca_bundle
         return kw
@@ -131,15 +156,15 @@ class Context:
         """A msgraph-sdk client (async). Build it inside the running event loop and use it only there."""
         import ssl
 
-        import httpx
         from kiota_authentication_azure.azure_identity_authentication_provider import (
             AzureIdentityAuthenticationProvider,
         )
         from msgraph import GraphRequestAdapter, GraphServiceClient
-        from msgraph_core import GraphClientFactory
+
+        from provision.transport import graph_http_client
 
         verify = ssl.create_default_context(cafile=self.cloud.ca_bundle) if self.cloud.ca_bundle else True
-        http = GraphClientFactory.create_with_default_middleware(client=httpx.AsyncClient(verify=verify, timeout=60))
+        http = graph_http_client(verify, timeout=60)  # Graph's middleware; retries only what is safe to resend
         auth = AzureIdentityAuthenticationProvider(self.credential, scopes=[self.cloud.graph_scope])
         adapter = GraphRequestAdapter(auth, client=http)
         adapter.base_url = self.cloud.graph_v1  # explicit, no trailing slash (msgraph's `//` quirk)
@@ -149,9 +174,45 @@ class Context:
         """Run a blocking ARM SDK call off the event loop so independent steps overlap."""
         return await asyncio.to_thread(fn, *args, **kwargs)
 
+    async def lro(self, begin: Callable[..., Any], *args: Any, what: str, timeout: float | None = None) -> Any:
+        """Start a long-running operation and wait for it without holding a thread: azure-core's poller polls in
+        its own daemon thread, so a cancelled or failed run stops waiting at once. Bounded; says what it waited for."""
+        import time
+
+        poller = await self.arm_call(begin, *args)
+        limit = timeout if timeout is not None else env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+        deadline = time.monotonic() + limit
+        while not poller.done():
+            if time.monotonic() > deadline:
+                raise ProvisionError(f"{what}: not finished after {limit:.0f}s; it goes on in Azure — run the "
+                                     f"command again to re-attach")
+            await asyncio.sleep(min(self.polling_interval, 0.2) or 0.05)
+        return poller.result()
+
     def event(self, step: str, message: str) -> None:
         log.info("%s: %s", step, message)
         self.on_event(step, message)
+
+
+@contextlib.contextmanager
+def environment_lock(ctx: Context, *, announce: Callable[[str], None] | None = None) -> Any:
+    """One writing run per environment and state directory at a time: a second `up`/`grant` started meanwhile
+    waits here, then plans again and finds its twin's work done. (Runs on other machines are kept safe by the
+    upserts and re-reads in each resource, not by this lock.)"""
+    import fcntl
+
+    ctx.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(ctx.state_dir / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if announce:
+                announce(f"waiting for another provision run on environment {ctx.spec.values['name']} to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def generate_password(length: int = 24) -> str:

@@ -115,6 +115,42 @@ CONTAINER_NAME = _rule(r"(?!.*--)[a-z0-9][a-z0-9-]{1,61}[a-z0-9]",
                        "use lowercase letters, digits and hyphens, e.g. kafka")
 RG_NAME = _rule(r"[-\w._()]{0,89}[-\w_()]", "is not a valid resource group name (1–90 letters, digits, '-', '_', "
                 "'.', '(', ')'; not ending in '.')", "choose another name, e.g. rg-kafka-rest")
+# Microsoft.Network names (Azure naming rules): letters, digits, '_', '.', '-'; starting with a letter or digit and
+# ending with a letter, digit or '_'. VNet 2–64; subnet, NSG and security rule 1–80.
+VNET_NAME = _rule(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]",
+                  "is not a valid virtual network name (2–64 letters, digits, '_', '.', '-', starting with a letter or "
+                  "digit and ending with a letter, digit or '_')", "choose another name, e.g. vnet-kafka")
+SUBNET_NAME = _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
+                    "is not a valid subnet name (1–80 letters, digits, '_', '.', '-', starting with a letter or digit "
+                    "and ending with a letter, digit or '_')", "choose another name, e.g. hdinsight")
+NSG_NAME = _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
+                 "is not a valid network security group name (1–80 letters, digits, '_', '.', '-', starting with a "
+                 "letter or digit and ending with a letter, digit or '_')", "choose another name, e.g. nsg-kafka")
+SECURITY_RULE_NAME = _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
+                           "is not a valid security rule name (1–80 letters, digits, '_', '.', '-', starting with a "
+                           "letter or digit and ending with a letter, digit or '_')", "rename the rule")
+
+
+def _display_name(limit: int, what: str, example: str) -> Callable[[str, Any], None]:
+    """Entra display names: at most `limit` characters, no control characters, not blank."""
+
+    def check(name: str, value: Any) -> None:
+        text = str(value)
+        if not text.strip():
+            raise SpecError(name, f"is blank; {what} needs a name", f"set it, e.g. {example}")
+        if len(text) > limit:
+            raise SpecError(name, f"is {len(text)} characters; {what} name has at most {limit}",
+                            f"shorten it, e.g. {example}")
+        if any(ord(c) < 32 or ord(c) == 127 for c in text):
+            raise SpecError(name, f"contains a control character, which {what} name cannot hold",
+                            "use printable characters only")
+
+    return check
+
+
+APP_NAME = _display_name(120, "an app registration", "kafka-dev-client")
+GROUP_NAME = _display_name(256, "a security group", "kafka-dev-clients")
+
 MAIL_NICKNAME = _rule(r"[\x21-\x7e]{1,64}", "is not a valid mailNickname (1–64 ASCII characters, no spaces)",
                       "use letters, digits, '-' or '_'")
 GUID = _rule(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}", "is not a GUID",
@@ -126,6 +162,49 @@ USERNAME = _rule(r"(?!.*[#;.\"',/:`!*?$(){}\[\]<>|&=+%~^ ])[A-Za-z0-9_@-]{1,20}"
 RESERVED_SSH_USERS = {"hadoop", "users", "oozie", "hive", "mapred", "ambari-qa", "zookeeper", "tez", "hdfs", "sqoop",
                       "yarn", "hcat", "ams", "hbase", "administrator", "admin", "user", "root", "spark", "test"}
 MAIL_NICKNAME_BAD = set('@()\\[]";:<>, ')
+
+
+# VM sizes HDInsight offers Kafka nodes, with their cores (used for the quota preflight). A superset of
+# provision/resources/hdinsight_kafka.py CORES (note for its owner: that table can become `VM_SIZE_CORES`) and of
+# the emulator's billingSpecs catalog. Names are case-insensitive.
+VM_SIZE_CORES = {
+    "small": 1, "medium": 2, "large": 4, "extralarge": 8,
+    "standard_a1_v2": 1, "standard_a2_v2": 2, "standard_a4_v2": 4, "standard_a8_v2": 8,
+    "standard_d1_v2": 1, "standard_d2_v2": 2, "standard_d3_v2": 4, "standard_d4_v2": 8, "standard_d5_v2": 16,
+    "standard_d11_v2": 2, "standard_d12_v2": 4, "standard_d13_v2": 8, "standard_d14_v2": 16,
+    "standard_ds3_v2": 4, "standard_ds4_v2": 8, "standard_ds5_v2": 16, "standard_ds12_v2": 4,
+    "standard_ds13_v2": 8, "standard_ds14_v2": 16,
+    "standard_e2_v3": 2, "standard_e4_v3": 4, "standard_e8_v3": 8, "standard_e16_v3": 16, "standard_e20_v3": 20,
+    "standard_e32_v3": 32, "standard_e64_v3": 64,
+    "standard_e2s_v3": 2, "standard_e4s_v3": 4, "standard_e8s_v3": 8, "standard_e16s_v3": 16,
+    "standard_e20s_v3": 20, "standard_e32s_v3": 32,
+}
+
+
+def _vm_size(name: str, value: Any) -> None:
+    if str(value).lower() not in VM_SIZE_CORES:
+        close = [k for k in VM_SIZE_CORES if k.replace("_", "") == str(value).lower().replace("_", "").replace(" ", "")]
+        hint = f"did you mean {close[0]}?" if close else "use a size HDInsight offers, e.g. Standard_E4_v3 or " \
+                                                             "Standard_D13_v2, or unset it for the region's default"
+        raise SpecError(name, f"'{value}' is not a VM size HDInsight offers for Kafka", hint)
+
+
+# Regions with HDInsight, by cloud (the short names ARM takes). "local" is the emulator's catalog.
+HDINSIGHT_REGIONS = frozenset((
+    "eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus westcentralus canadacentral "
+    "canadaeast brazilsouth northeurope westeurope uksouth ukwest francecentral germanywestcentral "
+    "switzerlandnorth norwayeast swedencentral italynorth polandcentral eastasia southeastasia japaneast japanwest "
+    "koreacentral koreasouth australiaeast australiasoutheast australiacentral centralindia southindia westindia "
+    "uaenorth southafricanorth qatarcentral israelcentral").split())
+REGIONS_BY_CLOUD = {
+    "local": HDINSIGHT_REGIONS,
+    "public": HDINSIGHT_REGIONS | frozenset((
+        "australiacentral2 brazilsoutheast francesouth germanynorth norwaywest southafricawest switzerlandwest "
+        "uaecentral jioindiawest jioindiacentral mexicocentral spaincentral newzealandnorth swedensouth "
+        "eastus2euap centraluseuap").split()),
+    "china": frozenset("chinaeast chinaeast2 chinaeast3 chinanorth chinanorth2 chinanorth3".split()),
+    "usgov": frozenset("usgovvirginia usgovarizona usgovtexas usdodcentral usdodeast".split()),
+}
 
 
 def _mail_nickname(name: str, value: Any) -> None:
@@ -161,20 +240,26 @@ FIELDS: tuple[Field, ...] = (
     Field("location", str, "eastus", "Azure region.", LOCATION),
     Field("resource_group", str, None, "Resource group (created if missing). Default: rg-<name>.", RG_NAME),
     Field("tags", dict, {}, "Extra tags for every resource (TOML table; env/flag: k=v,k2=v2).", _tags),
-    Field("app.name", str, None, "Display name and uniqueName of the app registration. Default: <name>-client."),
+    Field("app.name", str, None, "Display name and uniqueName of the app registration. Default: <name>-client.",
+          APP_NAME),
     Field("app.credential_days", int, 180, "Lifetime of the client secret in days.", _int_range(1, 730)),
-    Field("group.name", str, None, "Security group whose members may call the REST proxy. Default: <name>-clients."),
+    Field("group.name", str, None, "Security group whose members may call the REST proxy. Default: <name>-clients.",
+          GROUP_NAME),
+    Field("group.id", str, None, "Use this existing security group (object id) instead of creating one: provision "
+          "only adds its member to it.", GUID),
     Field("group.mail_nickname", str, None, "mailNickname of the group. Default: derived from the group name.",
           _mail_nickname),
     Field("network.subnet_id", str, None, "Use this existing subnet (resource id) instead of creating a VNet.",
           _arm_id(r"Microsoft\.Network/virtualNetworks/[^/]+/subnets/[^/]+")),
     Field("network.nsg_id", str, None, "Use this existing network security group (resource id).",
           _arm_id(r"Microsoft\.Network/networkSecurityGroups/[^/]+")),
-    Field("network.vnet_name", str, None, "VNet to create when no subnet_id is given. Default: vnet-<name>."),
+    Field("network.vnet_name", str, None, "VNet to create when no subnet_id is given. Default: vnet-<name>.",
+          VNET_NAME),
     Field("network.address_space", str, "10.10.0.0/16", "Address space of a created VNet.", _cidr),
-    Field("network.subnet_name", str, "hdinsight", "Subnet to create for the cluster."),
+    Field("network.subnet_name", str, "hdinsight", "Subnet to create for the cluster.", SUBNET_NAME),
     Field("network.subnet_prefix", str, "10.10.0.0/24", "Address prefix of a created subnet.", _cidr),
-    Field("network.nsg_name", str, None, "NSG to create when no nsg_id is given. Default: nsg-<name>."),
+    Field("network.nsg_name", str, None, "NSG to create when no nsg_id is given. Default: nsg-<name>.",
+          NSG_NAME),
     Field("network.client_cidrs", list, [], "Client networks allowed to reach 443 and 9400 (besides the HDInsight "
           "service tag).", _cidrs),
     Field("storage.account", str, None, "Storage account for the cluster. Default: derived from name + subscription.",
@@ -186,11 +271,12 @@ FIELDS: tuple[Field, ...] = (
     Field("cluster.kafka_version", str, None, "Kafka version: 2.1 or 2.4 on 4.0, 2.4 on 5.0, 3.2 on 5.1."),
     Field("cluster.worker_count", int, 3, "Kafka broker (worker node) count.", _int_range(1, 100)),
     Field("cluster.disks_per_worker", int, 2, "Managed data disks per broker.", _int_range(1, 8)),
-    Field("cluster.head_vm_size", str, None, "Head node VM size. Default: the region's billingSpecs default."),
-    Field("cluster.worker_vm_size", str, None, "Worker node VM size. Default: from billingSpecs."),
-    Field("cluster.zookeeper_vm_size", str, None, "ZooKeeper node VM size. Default: from billingSpecs."),
+    Field("cluster.head_vm_size", str, None, "Head node VM size. Default: the region's billingSpecs default.",
+          _vm_size),
+    Field("cluster.worker_vm_size", str, None, "Worker node VM size. Default: from billingSpecs.", _vm_size),
+    Field("cluster.zookeeper_vm_size", str, None, "ZooKeeper node VM size. Default: from billingSpecs.", _vm_size),
     Field("cluster.management_vm_size", str, None, "Kafka management node size. Unset: the service manages it "
-          "(the role is not sent)."),
+          "(the role is not sent).", _vm_size),
     Field("cluster.gateway_username", str, "admin", "Cluster login (gateway) user name.", USERNAME),
     Field("cluster.ssh_username", str, "sshuser", "SSH user name on the nodes.", _ssh_user),
 )
@@ -218,7 +304,7 @@ def _coerce(f: Field, raw: Any, origin: str) -> Any:
         return None
     try:
         if f.kind is int:
-            if isinstance(raw, bool):
+            if isinstance(raw, (bool, float)):  # 3.7 is refused, not truncated to 3
                 raise ValueError
             return int(raw)
         if f.kind is list:
@@ -255,9 +341,17 @@ def load_file(path: str | os.PathLike | None) -> dict[str, Any]:
         return {}
     p = Path(path)
     try:
-        data = tomllib.loads(p.read_text())
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a byte-order mark (Windows editors) is fine
     except FileNotFoundError:
         raise SpecError("config", f"file {p} does not exist", "create one with `provision init`") from None
+    except UnicodeDecodeError as e:
+        raise SpecError("config", f"{p} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})",
+                        "save the file as UTF-8") from None
+    except IsADirectoryError:
+        raise SpecError("config", f"{p} is a directory, not a file", "pass the path of a TOML file") from None
+    except OSError as e:
+        raise SpecError("config", f"cannot read {p} ({e.strerror or e})", "check the path and its permissions") \
+            from None
     except tomllib.TOMLDecodeError as e:
         raise SpecError("config", f"{p} is not valid TOML ({e})", "fix the syntax") from None
     flat: dict[str, Any] = {}
@@ -299,6 +393,14 @@ def resolve(file: str | os.PathLike | None = None, flags: dict[str, Any] | None 
             values[f.key] = list(default) if isinstance(default, list) else (
                 dict(default) if isinstance(default, dict) else default)
             sources[f.key] = "default"
+    for f in FIELDS:  # an empty string is no value: a default or derived name, or an error when one is needed
+        if f.kind is str and isinstance(values[f.key], str) and not values[f.key].strip():
+            if f.default is not None:
+                origin = {"flag": f"flag {f.flag}", "env": f"env {f.env}", "file": "the file"}[sources[f.key]]
+                raise SpecError(f.key, f"is empty (from {origin})", f"set it, e.g. {f.default}, or leave it out "
+                                                                    f"for the default {f.default}")
+            values[f.key], sources[f.key] = None, "default"
+    _check_settings(env)
     if values["subscription"] is None and values["cloud"] != "local" and env.get("AZURE_SUBSCRIPTION_ID"):
         # The subscription seeds the globally unique default names: take the one the credential uses.
         values["subscription"], sources["subscription"] = env["AZURE_SUBSCRIPTION_ID"], "env"
@@ -313,6 +415,30 @@ def resolve(file: str | os.PathLike | None = None, flags: dict[str, Any] | None 
         if env.get(env_name):
             check_password(which, env[env_name], users)
     return Spec(values, sources)
+
+
+SECONDS_ENV = ("PROVISION_CONSISTENCY_TIMEOUT", "PROVISION_POLLING_INTERVAL")
+
+
+def _check_settings(env: Any) -> None:
+    """The CLI's settings read later from the environment, checked now, before anything is written."""
+    import math
+
+    for name in SECONDS_ENV:
+        raw = env.get(name)
+        if raw in (None, ""):
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SpecError(name, f"'{raw}' is not a number", "set it to seconds, e.g. 0.5") from None
+        if not math.isfinite(value) or value < 0:
+            raise SpecError(name, f"{raw} is not 0 or more seconds", "set it to seconds, e.g. 0.5")
+    from provision.cli.options import check_state_dir, output_mode  # (lazy: provision.cli imports this module)
+
+    output_mode(env.get("PROVISION_OUTPUT"))
+    check_state_dir(env.get("PROVISION_STATE_DIR") or ".provision",
+                    "PROVISION_STATE_DIR" if env.get("PROVISION_STATE_DIR") else "the state directory .provision")
 
 
 def _short_hash(*parts: str, n: int = 6) -> str:
@@ -346,9 +472,18 @@ def _cross_checks(v: dict[str, Any], env: Any) -> None:
         raise SpecError("cluster.kafka_version", f"Kafka {kafka} is not offered on HDInsight {version} (offered: "
                                                  f"{', '.join(KAFKA_VERSIONS[version])})",
                         f"set cluster.kafka_version to {DEFAULT_KAFKA[version]} or change cluster.version")
+    regions = REGIONS_BY_CLOUD.get(v["cloud"])
+    if regions and v["location"] not in regions:
+        example = "chinaeast2" if v["cloud"] == "china" else "usgovvirginia" if v["cloud"] == "usgov" else "eastus"
+        raise SpecError("location", f"'{v['location']}' is not an Azure region with HDInsight in cloud {v['cloud']}",
+                        f"use a region's short name, e.g. {example}")
     if v["network.subnet_id"] is None and v["network.address_space"] and v["network.subnet_prefix"]:
         space = ipaddress.ip_network(v["network.address_space"])
         sub = ipaddress.ip_network(v["network.subnet_prefix"])
+        if sub.version != space.version:
+            raise SpecError("network.subnet_prefix", f"{sub} is IPv{sub.version} but network.address_space {space} "
+                                                     f"is IPv{space.version}",
+                            "use a prefix of the same IP version inside the address space, e.g. 10.10.0.0/24")
         if not sub.subnet_of(space):  # type: ignore[arg-type]
             raise SpecError("network.subnet_prefix", f"{sub} is not inside network.address_space {space}",
                             "pick a prefix inside the VNet's address space")

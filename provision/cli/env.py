@@ -40,6 +40,9 @@ def spec_options(fn: Callable) -> Callable:
     fn = click.option("--output", "-o", type=click.Choice(["text", "json"]), default=None,
                       help="text for people, json for pipelines (env PROVISION_OUTPUT).")(fn)
     fn = click.option("-v", "--verbose", count=True, help="-v: request-level logs (secrets redacted).")(fn)
+    fn = click.option("--adopt", is_flag=True, default=None, envvar="PROVISION_ADOPT",
+                      help="Use existing objects that have the wanted names as they are (only added to, never "
+                           "rewritten or deleted). Env PROVISION_ADOPT.")(fn)
     return fn
 
 
@@ -49,6 +52,7 @@ class Runner:
     def __init__(self, params: dict[str, Any]):
         self.output = params.pop("output", None) or os.environ.get("PROVISION_OUTPUT", "text")
         verbose = params.pop("verbose", 0)
+        self.adopt = bool(params.pop("adopt", None))
         config = params.pop("config", None)
         if config is None and Path("provision.toml").exists():
             config = "provision.toml"
@@ -66,10 +70,19 @@ class Runner:
         if not self.json:
             click.echo(f"  [{time.monotonic() - self.started:6.1f}s] {step}: {message}", err=True)
 
-    def context(self) -> Any:
+    def context(self, **options: Any) -> Any:
         from provision import context
 
-        return context.build(self.spec, on_event=self.event)
+        ctx = context.build(self.spec, on_event=self.event)
+        ctx.adopt = self.adopt
+        ctx.options.update(options)
+        return ctx
+
+    def locked(self, ctx: Any) -> Any:
+        """The environment lock for a writing command (a twin run on this machine waits, then re-plans)."""
+        from provision.context import environment_lock
+
+        return environment_lock(ctx, announce=lambda m: self.event("lock", m))
 
 
 def _logging(verbose: int) -> None:
@@ -143,7 +156,8 @@ def emit(runner: Runner, data: Any, text: Callable[[], None]) -> None:
 
 
 def print_plan(changes: list[Any]) -> None:
-    symbols = {"create": "+", "update": "~", "delete": "-", "noop": " ", "wait": "…", "drift": "!", "failed": "x"}
+    symbols = {"create": "+", "update": "~", "delete": "-", "noop": " ", "wait": "…", "drift": "!", "failed": "x",
+               "conflict": "x"}
     for c in changes:
         line = f"  {symbols.get(c.action, '?')} {c.resource:<24} {c.name}"
         if c.action not in ("noop",):
@@ -193,16 +207,13 @@ def plan(**params: Any) -> None:
     ctx = r.context()
     from provision import engine
 
-    async def run() -> Any:
-        return await engine.plan(ctx)
-
-    _, changes = run_async(run())
+    changes = run_async(engine.plan(ctx)).all()
     emit(r, {"changes": [c.as_dict() for c in changes], "summary": _summary(changes)},
          lambda: print_plan(changes))
-    failed = [c for c in changes if c.action == "failed"]
-    if failed:  # `up` would stop on these: say so with the exit code too
-        for c in failed:
-            click.echo(f"Error: {c.note}", err=True)
+    blockers = [c for c in changes if c.action in engine.BLOCKING]
+    if blockers:  # `up` would stop on these: say so with the exit code too
+        for c in blockers:
+            click.echo(f"Error: {c.resource} {c.name}: {c.note}", err=True)
         sys.exit(1)
     if r.extra.get("detailed_exitcode") and any(c.writes or c.action == "drift" for c in changes):
         sys.exit(EXIT_CHANGES)
@@ -223,17 +234,29 @@ def _summary(changes: list[Any]) -> dict[str, int]:
 def up(**params: Any) -> None:
     """Create or converge the whole environment, then print the endpoint."""
     r = Runner(params)
-    ctx = r.context()
+    ctx = r.context(wait=r.extra.get("wait", True))
     from provision import engine
 
     async def run() -> tuple[list[Any], dict[str, Any]]:
-        actual, changes = await engine.plan(ctx)
+        p = await engine.plan(ctx)
+        changes = p.all()
         if not r.json:
             print_plan(changes)
-        out = await engine.apply(ctx, actual, changes, wait=r.extra.get("wait", True))
-        return changes, out
+        if p.blockers():  # a conflict or a failed object: nothing is written
+            return changes, None
+        state = await engine.apply(ctx, p)
+        return changes, engine.outputs(ctx, state)
 
-    changes, out = run_async(run())
+    with r.locked(ctx):
+        changes, out = run_async(run())
+    if out is None:
+        if r.json:
+            click.echo(json.dumps({"changes": [c.as_dict() for c in changes], "summary": _summary(changes)},
+                                  indent=2, default=str))
+        for c in changes:
+            if c.action in engine.BLOCKING:
+                click.echo(f"Error: {c.resource} {c.name}: {c.note}", err=True)
+        sys.exit(1)
     smoke_result = None
     if r.extra.get("smoke") and out.get("endpoint"):
         smoke_result = _run_smoke(ctx, out, r)
@@ -298,21 +321,26 @@ def status(**params: Any) -> None:
     r = Runner(params)
     ctx = r.context()
     from provision import engine
+    from provision.resources.base import props
 
-    actual, changes = run_async(engine.plan(ctx, preflight=False))
+    p = run_async(engine.plan(ctx, preflight=False))
     rows = []
-    for c in changes:
-        state = {"create": "missing", "noop": "ok", "update": "differs", "delete": "unwanted", "wait": "deploying",
-                 "drift": "drift", "failed": "failed"}.get(c.action, c.action)
-        if c.resource == "hdinsight kafka cluster" and actual.cluster:
-            props = actual.cluster.get("properties", {})
-            state = f"{props.get('provisioning_state')} / {props.get('cluster_state')}"
-        rows.append({"resource": c.resource, "name": c.name, "state": state})
+    for k in p.keys:
+        actual = p.actual[k]
+        for c in p.changes[k]:
+            state = {"create": "missing", "noop": "ok", "update": "differs", "delete": "unwanted",
+                     "wait": "deploying", "drift": "drift", "failed": "failed", "conflict": "conflict"
+                     }.get(c.action, c.action)
+            if k == "cluster" and actual and c.action != "conflict":
+                state = f"{props(actual).get('provisioningState')} / {props(actual).get('clusterState')}"
+            owner = c.actual.get("_ownership") if isinstance(c.actual, dict) else None
+            rows.append({"resource": c.resource, "name": c.name, "state": state,
+                         "owner": {"ours": "this environment", "external": "external"}.get(owner, owner)})
 
     def text() -> None:
         width = max(len(x["resource"]) for x in rows)
         for x in rows:
-            click.echo(f"{x['resource']:<{width}}  {x['state']:<22}  {x['name']}")
+            click.echo(f"{x['resource']:<{width}}  {x['state']:<22}  {x['owner'] or '-':<16}  {x['name']}")
 
     emit(r, {"resources": rows}, text)
 
@@ -372,7 +400,8 @@ def down(**params: Any) -> None:
                       abort=True)
     from provision import engine
 
-    done = run_async(engine.destroy(ctx))
+    with r.locked(ctx):
+        done = run_async(engine.destroy(ctx))
     emit(r, {"deleted": [c.as_dict() for c in done]},
          lambda: [click.echo(f"  - {c.resource:<24} {c.name} {c.note}") for c in done] or click.echo(
              "nothing to delete"))

@@ -1,5 +1,6 @@
 """The single steps of `up`, for people who run them one at a time: app register, group create / add-member,
-network open, storage ensure, cluster deploy. Each converges exactly like `up` does for its resource."""
+network open, storage ensure, cluster deploy. Each is the engine over one resource and what it needs, so it
+converges exactly as `up` does for that resource (preflight, ownership and conflicts included)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,19 @@ import click
 
 from provision.cli.env import run_async, Runner, command, emit, print_plan, spec_options
 from provision.errors import ProvisionError
+from provision.plan import Change
 
 
-def _run(r: Runner, work: Any) -> tuple[list[Any], dict[str, Any]]:
-    ctx = r.context()
+def _step(r: Runner, key: str, result: Any, *, create: tuple[str, ...] = (), **options: Any) -> None:
+    """Run the engine over `key`, then print its changes and `result(ctx, state)`."""
+    from provision import engine
 
-    async def go() -> tuple[list[Any], dict[str, Any]]:
-        changes, result = await work(ctx)
-        return changes, result
-
-    changes, result = run_async(go())
-    emit(r, {"changes": [c.as_dict() for c in changes], "result": result},
-         lambda: (print_plan(changes), click.echo(json.dumps(result, indent=2, default=str))))
-    return changes, result
+    ctx = r.context(**options)
+    with r.locked(ctx):
+        changes, state = run_async(engine.step(ctx, key, create=create))
+    out = result(ctx, state)
+    emit(r, {"changes": [c.as_dict() for c in changes], "result": out},
+         lambda: (print_plan(changes), click.echo(json.dumps(out, indent=2, default=str))))
 
 
 @click.group("app")
@@ -32,7 +33,9 @@ def app_group() -> None:
 
 @app_group.command("register")
 @spec_options
-@click.option("--rotate", is_flag=True, help="Add a new client secret and remove the previous one.")
+@click.option("--rotate", is_flag=True, help="Add a new client secret, prove it with a token, then remove this "
+                                             "environment's older ones.")
+@click.option("--keep-old", is_flag=True, help="With --rotate: keep the older secrets (they expire on their own).")
 @click.option("--show-secret", is_flag=True, help="Print the client secret (otherwise only its 0600 file path).")
 @command
 def app_register(**params: Any) -> None:
@@ -41,18 +44,17 @@ def app_register(**params: Any) -> None:
 
     r = Runner(params)
 
-    async def work(ctx: Any) -> tuple[list[Any], dict[str, Any]]:
-        actual = await app_registration.read(ctx)
-        change = app_registration.diff(ctx, actual, rotate=r.extra.get("rotate", False))
-        result = await app_registration.apply(ctx, change) if change.writes else actual
-        out = {k: result.get(k) for k in ("id", "appId", "servicePrincipalId", "secretKeyId", "secretExpires")}
+    def result(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
+        app = state["app"]
+        out = {k: app.get(k) for k in ("id", "appId", "servicePrincipalId", "secretKeyId")}
+        held = app_registration.load_secret(ctx) or {}
+        out["secretExpires"] = held.get("endDateTime") if held.get("keyId") == app.get("secretKeyId") else None
         out["secretFile"] = str(app_registration.secret_path(ctx))
         if r.extra.get("show_secret"):
-            held = app_registration.load_secret(ctx) or {}
             out["clientSecret"] = held.get("clientSecret")
-        return [change], out
+        return out
 
-    _run(r, work)
+    _step(r, "app", result, rotate=r.extra.get("rotate", False), keep_old=r.extra.get("keep_old", False))
 
 
 @click.group("group")
@@ -60,20 +62,16 @@ def group_group() -> None:
     """The security group whose members may call the REST proxy."""
 
 
+def _group_result(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in state["group"].items() if not k.startswith("_")}
+
+
 @group_group.command("create")
 @spec_options
 @command
 def group_create(**params: Any) -> None:
     """Security group (upsert by uniqueName), checked securityEnabled true and mailEnabled false."""
-    from provision.resources import security_group
-
-    r = Runner(params)
-
-    async def work(ctx: Any) -> tuple[list[Any], dict[str, Any]]:
-        change = security_group.diff(ctx, await security_group.read(ctx))
-        return [change], await security_group.apply(ctx, change)
-
-    _run(r, work)
+    _step(Runner(params), "group", _group_result)
 
 
 @group_group.command("add-member")
@@ -82,27 +80,31 @@ def group_create(**params: Any) -> None:
 @command
 def group_add_member(**params: Any) -> None:
     """Add a service principal to the group and verify it with checkMemberGroups."""
-    from provision.resources import app_registration, group_membership, security_group
-
     r = Runner(params)
+    sp_id = r.extra.get("sp_object_id")
+    if sp_id:  # someone else's service principal: membership only, through the group's resource
+        from provision.resources import group_membership, security_group
 
-    async def work(ctx: Any) -> tuple[list[Any], dict[str, Any]]:
-        group = await security_group.read(ctx)
-        if group is None:
-            raise ProvisionError(f"group {ctx.spec.values['group.name']} does not exist; run `provision group "
-                                 f"create` first")
-        sp_id = r.extra.get("sp_object_id")
-        if not sp_id:
-            app = await app_registration.read(ctx)
-            if app is None or not app.get("servicePrincipalId"):
-                raise ProvisionError("the app has no service principal yet; run `provision app register` first")
-            sp_id = app["servicePrincipalId"]
-        actual = await group_membership.read(ctx, sp_id, group["id"])
-        change = group_membership.diff(ctx, actual, sp_id, group["id"])
-        result = await group_membership.add(ctx, sp_id, group["id"]) if change.writes else actual
-        return [change], result
+        ctx = r.context()
 
-    _run(r, work)
+        async def add_other() -> tuple[Any, dict[str, Any]]:
+            group = await security_group.find(ctx)
+            if group is None:
+                raise ProvisionError(f"security group {ctx.spec.values['group.name']} does not exist; "
+                                     f"{security_group.SECURITY_GROUP.missing_hint}")
+            member = await group_membership.is_member(ctx, sp_id, group["id"])
+            action = "noop" if member else "create"
+            if not member:
+                await group_membership.add(ctx, sp_id, group["id"])
+            return Change(group_membership.RESOURCE, f"{sp_id} in {group['displayName']}", action), {
+                "group": group["id"], "member": sp_id}
+
+        with r.locked(ctx):
+            change, out = run_async(add_other())
+        emit(r, {"changes": [change.as_dict()], "result": out},
+             lambda: (print_plan([change]), click.echo(json.dumps(out, indent=2))))
+        return
+    _step(r, "membership", lambda ctx, state: state["membership"])
 
 
 @click.group("network")
@@ -115,23 +117,14 @@ def network_group() -> None:
 @command
 def network_open(**params: Any) -> None:
     """Inbound allow rules for 443 (HDInsight tag + client CIDRs) and 9400; associate the NSG with the subnet."""
-    from provision.resources import network, resource_group
+    from provision.resources.base import props
 
-    r = Runner(params)
+    def result(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
+        net = state["network"]
+        return {"nsg": (net["nsg"] or {}).get("id"), "subnet": (net["subnet"] or {}).get("id"),
+                "rules": sorted(rule["name"] for rule in props(net["nsg"]).get("securityRules") or [])}
 
-    async def work(ctx: Any) -> tuple[list[Any], dict[str, Any]]:
-        rg_change = resource_group.diff(ctx, await resource_group.read(ctx))
-        await resource_group.apply(ctx, rg_change)
-        actual = await network.read(ctx)
-        changes = network.diff(ctx, actual)
-        if any(c.writes for c in changes):
-            actual = await network.apply(ctx, changes, actual)
-        result = {"nsg": actual["nsg"].id if actual["nsg"] else None,
-                  "subnet": actual["subnet"].id if actual["subnet"] else None,
-                  "rules": sorted(rule.name for rule in actual["rules"])}
-        return [rg_change, *changes], result
-
-    _run(r, work)
+    _step(Runner(params), "network", result, create=("resource_group",))
 
 
 @click.group("storage")
@@ -144,20 +137,9 @@ def storage_group() -> None:
 @command
 def storage_ensure(**params: Any) -> None:
     """Storage account + blob container."""
-    from provision.resources import resource_group, storage
-
-    r = Runner(params)
-
-    async def work(ctx: Any) -> tuple[list[Any], dict[str, Any]]:
-        rg_change = resource_group.diff(ctx, await resource_group.read(ctx))
-        await resource_group.apply(ctx, rg_change)
-        changes = storage.diff(ctx, await storage.read(ctx))
-        if any(c.writes for c in changes):
-            await storage.apply(ctx, changes)
-        return [rg_change, *changes], {"account": ctx.spec.values["storage.account"],
-                                       "container": ctx.spec.values["storage.container"]}
-
-    _run(r, work)
+    _step(Runner(params), "storage", lambda ctx, state: {"account": ctx.spec.values["storage.account"],
+                                                         "container": ctx.spec.values["storage.container"]},
+          create=("resource_group",))
 
 
 @click.group("cluster")
@@ -171,29 +153,17 @@ def cluster_group() -> None:
 @command
 def cluster_deploy(**params: Any) -> None:
     """Preflight, then the HDInsight Kafka PUT with kafkaRestProperties; progress until Running."""
-    from provision.resources import hdinsight_kafka, network, security_group, storage
+    from provision.resources import hdinsight_kafka
+    from provision.resources.base import props
+
+    def result(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
+        cluster = state["cluster"] or {}
+        return {"name": ctx.spec.values["cluster.name"], "provisioningState": props(cluster).get("provisioningState"),
+                "clusterState": props(cluster).get("clusterState"),
+                "endpoint": hdinsight_kafka.rest_proxy_endpoint(cluster)}
 
     r = Runner(params)
-
-    async def work(ctx: Any) -> tuple[list[Any], dict[str, Any]]:
-        group = await security_group.read(ctx)
-        if group is None:
-            raise ProvisionError("the security group does not exist; run `provision group create` (or `up`)")
-        st = await storage.read(ctx)
-        if st["account"] is None or st["container"] is None:
-            raise ProvisionError("the storage account/container does not exist; run `provision storage ensure`")
-        net = await network.read(ctx)
-        if net["subnet"] is None:  # never deploy outside the NSG-protected subnet by accident
-            raise ProvisionError("the cluster subnet does not exist; run `provision network open` first")
-        change = hdinsight_kafka.diff(ctx, await hdinsight_kafka.read(ctx), group["id"])
-        actual = await hdinsight_kafka.apply(ctx, change, group, net, wait=r.extra.get("wait", True))
-        props = (actual or {}).get("properties", {})
-        return [change], {"name": ctx.spec.values["cluster.name"],
-                          "provisioningState": props.get("provisioning_state"),
-                          "clusterState": props.get("cluster_state"),
-                          "endpoint": hdinsight_kafka.rest_proxy_endpoint(actual or {})}
-
-    _run(r, work)
+    _step(r, "cluster", result, wait=r.extra.get("wait", True))
 
 
 GROUPS = [app_group, group_group, network_group, storage_group, cluster_group]

@@ -1,7 +1,10 @@
 """Entra app registration + its service principal + a client secret (the REST proxy's client identity).
 
-Found again by `uniqueName` (Graph upsert key), so re-runs never duplicate. A new secret is added only when no
-valid one that we hold is left (or on rotate); its text goes to a 0600 file and is shown only on request.
+Ours: found by this environment's uniqueName and tagged with its id. An app with the wanted display name that is
+not ours is a conflict unless --adopt (then we add a service principal if it lacks one, and our secret — nothing
+else). Secrets this environment adds are named `provision-<environment key>`; one is removed only when it has
+expired, on `--rotate` (after the new one proved itself with a token), or with the app on `down`. A run that has
+no local copy of a valid secret (a fresh machine, a CI runner) adds one and leaves the others to their holders.
 """
 
 from __future__ import annotations
@@ -10,120 +13,220 @@ import datetime as dt
 import json
 from typing import Any
 
-from provision.context import Context, write_private
+from provision import graphapi
+from provision.context import write_private
 from provision.plan import KNOWN_AFTER_APPLY, Change
 from provision.resources import graph_util
-from provision.resources.graph_util import RENEW_BEFORE, get_or_none
+from provision.resources.base import EXTERNAL, OURS, Resource, conflict
 
 RESOURCE = "app registration"
-SECRET_DISPLAY_NAME = "provision"
+SELECT = "$select=id,appId,displayName,uniqueName,tags,passwordCredentials"
 
 
-def tags(ctx: Context) -> list[str]:
-    return ["provision", f"provision-environment:{ctx.spec.values['name']}"]
+def secret_name(ctx: Any) -> str:
+    return f"provision-{ctx.env_key}"
 
 
-def secret_path(ctx: Context):
+def tags(ctx: Any) -> list[str]:
+    return ["provision", f"provision-environment:{ctx.spec.values['name']}", ctx.env_tag]
+
+
+def secret_path(ctx: Any):
     return ctx.secret_file("client-secret.json")
 
 
-def load_secret(ctx: Context) -> dict[str, Any] | None:
+def load_secret(ctx: Any) -> dict[str, Any] | None:
     try:
         return json.loads(secret_path(ctx).read_text())
     except (OSError, ValueError):
         return None
 
 
-async def read(ctx: Context) -> dict[str, Any] | None:
-    name = ctx.spec.values["app.name"]
-    app = await get_or_none(lambda: ctx.graph.applications_with_unique_name(name).get())
-    if app is None:
-        return None
-    sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app.app_id).get())
+def _ends(c: dict[str, Any]) -> dt.datetime | None:
+    v = c.get("endDateTime")
+    return dt.datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None
+
+
+def ours_secrets(ctx: Any, app: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in app.get("passwordCredentials") or [] if c.get("displayName") == secret_name(ctx)]
+
+
+def held_key(ctx: Any, app: dict[str, Any]) -> str | None:
+    """The keyId of the secret held in the local file, if the app still has it and it is not about to expire."""
     held = load_secret(ctx)
-    now = dt.datetime.now(dt.timezone.utc)
-    valid = None
-    for cred in app.password_credentials or []:
-        if held and held.get("appId") == app.app_id and str(cred.key_id) == held.get("keyId") \
-                and cred.end_date_time and cred.end_date_time > now + RENEW_BEFORE:
-            valid = cred
-    return {"id": app.id, "appId": app.app_id, "displayName": app.display_name, "tags": list(app.tags or []),
-            "servicePrincipalId": sp.id if sp else None,
-            "secretKeyId": str(valid.key_id) if valid else None,
-            "secretExpires": valid.end_date_time.isoformat() if valid else None,
-            "passwordCredentials": [{"keyId": str(c.key_id), "displayName": c.display_name,
-                                     "endDateTime": c.end_date_time.isoformat() if c.end_date_time else None}
-                                    for c in app.password_credentials or []]}
+    if not held or held.get("appId") != app["appId"] or not held.get("clientSecret"):
+        return None
+    for c in app.get("passwordCredentials") or []:
+        if c.get("keyId") == held.get("keyId") and graph_util.valid_until(c.get("endDateTime")):
+            return c["keyId"]
+    return None
 
 
-def diff(ctx: Context, actual: dict[str, Any] | None, *, rotate: bool = False) -> Change:
-    name = ctx.spec.values["app.name"]
-    if actual is None:
-        return Change(RESOURCE, name, "create", {"displayName": (None, name), "servicePrincipal": (None, "create"),
-                                                  "clientSecret": (None, KNOWN_AFTER_APPLY)})
-    fields: dict[str, tuple[Any, Any]] = {}
-    if actual["displayName"] != name:
-        fields["displayName"] = (actual["displayName"], name)
-    if not actual["servicePrincipalId"]:
-        fields["servicePrincipal"] = (None, "create")
-    if rotate or not actual["secretKeyId"]:
-        fields["clientSecret"] = (actual["secretKeyId"], KNOWN_AFTER_APPLY)
-    return Change(RESOURCE, name, "update" if fields else "noop", fields, actual)
+class AppRegistration(Resource):
+    key = "app"
+    kind = RESOURCE
+    missing_hint = "run `provision app register` (or `provision up`) first"
 
+    def label(self, ctx: Any) -> str:
+        return ctx.spec.values["app.name"]
 
-async def apply(ctx: Context, change: Change) -> dict[str, Any]:
-    from msgraph.generated.models.application import Application
-    from msgraph.generated.models.service_principal import ServicePrincipal
+    async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
+        name = self.label(ctx)
+        app = await graphapi.get_or_none(
+            ctx, f"/applications(uniqueName={graphapi.key(ctx.unique_name(name))})?{SELECT}")
+        ownership = OURS
+        if app is None:
+            same = (await graphapi.call(
+                ctx, "GET", f"/applications?$filter=displayName eq {graphapi.key(name)}&{SELECT}"))["value"]
+            if not same:
+                return None
+            if not ctx.adopt or len(same) > 1:
+                return {**same[0], "_ownership": "conflict", "_count": len(same)}
+            app, ownership = same[0], EXTERNAL
+        sp = await graphapi.get_or_none(ctx, f"/servicePrincipals(appId={graphapi.key(app['appId'])})?$select=id")
+        return {**app, "servicePrincipalId": sp["id"] if sp else None, "secretKeyId": held_key(ctx, app),
+                "_ownership": ownership}
 
-    name = ctx.spec.values["app.name"]
-    actual = dict(change.actual or {})
-    if change.action == "create" or "displayName" in change.fields:
-        created, _ = await graph_util.upsert_application(
-            ctx.graph, name, Application(display_name=name, sign_in_audience="AzureADMyOrg", tags=tags(ctx)))
-        actual.update(id=created.id, appId=created.app_id, displayName=created.display_name)
-        ctx.event(RESOURCE, f"application {name} ({created.app_id})")
-    if not actual.get("servicePrincipalId"):
-        sp, _ = await graph_util.ensure_service_principal(
-            ctx.graph, actual["appId"], ServicePrincipal(tags=["WindowsAzureActiveDirectoryIntegratedApp"]),
-            what=f"service principal of {name}")
-        actual["servicePrincipalId"] = sp.id
-        ctx.event(RESOURCE, f"service principal {sp.id}")
-    if "clientSecret" in change.fields:
-        old = load_secret(ctx)
-        held = old if old and old.get("appId") == actual["appId"] else None
-        pw = await graph_util.add_secret(ctx.graph, actual["id"], SECRET_DISPLAY_NAME,
-                                         ctx.spec.values["app.credential_days"], what=f"client secret of {name}")
+    def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        name = self.label(ctx)
+        if actual is None:
+            return [Change(RESOURCE, name, "create", {"displayName": (None, name),
+                                                       "servicePrincipal": (None, "create"),
+                                                       "clientSecret": (None, KNOWN_AFTER_APPLY)})]
+        if actual["_ownership"] == "conflict":
+            what = (f"application '{name}' (app id {actual['appId']})" if actual["_count"] == 1 else
+                    f"{actual['_count']} applications named '{name}'")
+            return [conflict(RESOURCE, name, what, rename="app.name")]
+        fields: dict[str, tuple[Any, Any]] = {}
+        if not actual["servicePrincipalId"]:
+            fields["servicePrincipal"] = (None, "create")
+        if ctx.options.get("rotate") or not actual["secretKeyId"]:
+            fields["clientSecret"] = (actual["secretKeyId"], KNOWN_AFTER_APPLY)
+        note = "" if actual["_ownership"] == OURS else "external: only a service principal and our secret added"
+        if "clientSecret" in fields and not ctx.options.get("rotate"):
+            note = (note + "; " if note else "") + "no local copy of a valid client secret: a new one is added"
+        return [Change(RESOURCE, name, "update" if fields else "noop", fields, actual, note=note)]
+
+    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+        from provision.consistency import retry_lag
+
+        name = self.label(ctx)
+        change = changes[0]
+        app = dict(actual or {})
+        if change.action == "create":
+            path = f"/applications(uniqueName={graphapi.key(ctx.unique_name(name))})"
+            body = {"displayName": name, "signInAudience": "AzureADMyOrg", "tags": tags(ctx),
+                    "notes": f"Kafka REST proxy client of provision environment {ctx.spec.values['name']} "
+                             f"({ctx.env_key})"}
+            created = await graphapi.call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"})
+            if created is None:  # a racing run made it: read it back (the alternate key is consistent)
+                created = await retry_lag(lambda: graphapi.call(ctx, "GET", f"{path}?{SELECT}"),
+                                          what=f"application {name}")
+            ctx.created.add(created["id"])
+            app = {**created, "servicePrincipalId": None, "secretKeyId": None, "_ownership": OURS}
+            ctx.event(RESOURCE, f"application {name} ({app['appId']})")
+        if not app.get("servicePrincipalId"):
+            sp = await _ensure_service_principal(ctx, app["appId"], fresh=app["id"] in ctx.created, name=name)
+            app["servicePrincipalId"] = sp["id"]
+            ctx.event(RESOURCE, f"service principal {sp['id']}")
+        if "clientSecret" in change.fields:
+            app = await self._new_secret(ctx, app)
+        return app
+
+    async def _new_secret(self, ctx: Any, app: dict[str, Any]) -> dict[str, Any]:
+        name = self.label(ctx)
+        pw = await graph_util.add_secret(ctx.graph, app["id"], secret_name(ctx), ctx.spec.values[
+            "app.credential_days"], what=f"client secret of {name}")
+        key_id, ends = str(pw.key_id), pw.end_date_time.isoformat()
         write_private(secret_path(ctx), json.dumps({
-            "appId": actual["appId"], "tenantId": ctx.tenant_id, "keyId": str(pw.key_id),
-            "endDateTime": pw.end_date_time.isoformat(), "clientSecret": pw.secret_text}, indent=2))
-        actual.update(secretKeyId=str(pw.key_id), secretExpires=pw.end_date_time.isoformat())
-        ctx.event(RESOURCE, f"client secret {pw.key_id} written to {secret_path(ctx)} (0600)")
-        creds = actual.get("passwordCredentials", [])
-        if held is None:
-            # No secret held here (new machine, CI runner): the ones this tool added elsewhere are unusable from
-            # here and would pile up; remove them (secrets with other display names are left alone).
-            stale = [c["keyId"] for c in creds if c.get("displayName") == SECRET_DISPLAY_NAME
-                     and c["keyId"] != str(pw.key_id)]
-        else:
-            stale = [held["keyId"]] if held.get("keyId") != str(pw.key_id) and any(
-                c["keyId"] == held.get("keyId") for c in creds) else []
-        for key_id in stale:
-            await remove_secret(ctx, actual["id"], key_id)
-    return actual
+            "appId": app["appId"], "tenantId": ctx.tenant_id, "keyId": key_id, "endDateTime": ends,
+            "clientSecret": pw.secret_text}, indent=2))
+        ctx.event(RESOURCE, f"client secret {key_id} written to {secret_path(ctx)} (0600)")
+        now = dt.datetime.now(dt.timezone.utc)
+        others = [c for c in ours_secrets(ctx, app) if c.get("keyId") != key_id]
+        expired = [c for c in others if (_ends(c) or now) <= now]
+        live = [c for c in others if c not in expired]
+        if ctx.options.get("rotate") and live and not ctx.options.get("keep_old"):
+            await prove_secret(ctx, app["appId"], pw.secret_text)
+            expired += live  # asked for: the older ones go, now that the new one works
+            live = []
+        for c in expired:  # nobody can use an expired secret; rotated ones were asked to go
+            if await graph_util.remove_secret(ctx.graph, app["id"], c["keyId"]):
+                ctx.event(RESOURCE, f"removed the older client secret {c['keyId']}")
+        if live:
+            until = max(_ends(c) for c in live if _ends(c)).date().isoformat()
+            ctx.event(RESOURCE, f"{len(live)} older client secret(s) of this environment kept until {until} "
+                                f"(someone may hold them; `provision app register --rotate` removes them)")
+        creds = [c for c in app.get("passwordCredentials") or [] if c not in expired]
+        creds.append({"keyId": key_id, "displayName": secret_name(ctx), "endDateTime": ends})
+        return {**app, "passwordCredentials": creds, "secretKeyId": key_id, "secretExpires": ends}
+
+    async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        if actual is None or actual["_ownership"] not in (OURS, EXTERNAL):
+            return []
+        name = actual["displayName"]
+        if actual["_ownership"] == OURS:
+            try:
+                await graphapi.call(ctx, "DELETE", f"/applications/{actual['id']}")
+            except graphapi.GraphError as e:
+                if e.response_status_code != 404:
+                    raise
+            done = [Change(RESOURCE, name, "delete")]
+        else:  # adopted: take back only the secrets we added
+            done = []
+            for c in ours_secrets(ctx, actual):
+                if await graph_util.remove_secret(ctx.graph, actual["id"], c["keyId"]):
+                    done.append(Change(RESOURCE, name, "delete", note=f"our client secret {c['keyId']}"))
+        try:
+            secret_path(ctx).unlink()
+        except OSError:
+            pass
+        return done
 
 
-async def remove_secret(ctx: Context, app_object_id: str, key_id: str) -> None:
-    if await graph_util.remove_secret(ctx.graph, app_object_id, key_id):
-        ctx.event(RESOURCE, f"removed the previous client secret {key_id}")
+async def _ensure_service_principal(ctx: Any, app_id: str, *, fresh: bool, name: str) -> dict[str, Any]:
+    """Upsert by appId. Right after the app was created Entra may not know it yet (NoBackingApplicationObject):
+    that is retried only for an app this run created."""
+    from provision.consistency import retry_lag
+
+    path = f"/servicePrincipals(appId={graphapi.key(app_id)})"
+    body = {"tags": ["WindowsAzureActiveDirectoryIntegratedApp"]}
+    sp = await retry_lag(lambda: graphapi.call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"}),
+                         what=f"service principal of {name}", expect_lag=fresh)
+    if sp is None:
+        sp = await retry_lag(lambda: graphapi.call(ctx, "GET", f"{path}?$select=id,appId"),
+                             what=f"service principal of {name}")
+    ctx.created.add(sp["id"])
+    return sp
 
 
-def created_by_us(ctx: Context, actual: dict[str, Any]) -> bool:
-    return f"provision-environment:{ctx.spec.values['name']}" in actual.get("tags", [])
+async def prove_secret(ctx: Any, app_id: str, secret: str, timeout: float = 60.0) -> None:
+    """A token for the REST proxy's scope with the new secret, before anything older is removed."""
+    import asyncio
+    import time
+
+    from azure.identity import ClientSecretCredential
+
+    from provision.errors import ProvisionError
+
+    kw: dict[str, Any] = {"authority": ctx.cloud.authority}
+    if not ctx.cloud.well_known_authority:
+        kw["disable_instance_discovery"] = True
+    if ctx.cloud.ca_bundle:
+        kw["connection_verify"] = ctx.cloud.ca_bundle
+    deadline = time.monotonic() + timeout
+    while True:
+        cred = ClientSecretCredential(ctx.tenant_id, app_id, secret, **kw)
+        try:
+            await asyncio.to_thread(cred.get_token, ctx.cloud.kafkarest_scope)
+            return
+        except Exception as e:  # noqa: BLE001 — a new secret may take a moment to replicate
+            if time.monotonic() > deadline:
+                raise ProvisionError(f"the new client secret of {app_id} got no token within {timeout:.0f}s "
+                                     f"({str(e).splitlines()[0]}); the older secrets were kept") from None
+            await asyncio.sleep(1.0)
+        finally:
+            cred.close()
 
 
-async def delete(ctx: Context, actual: dict[str, Any]) -> None:
-    await ctx.graph.applications.by_application_id(actual["id"]).delete()
-    try:
-        secret_path(ctx).unlink()
-    except OSError:
-        pass
+APP_REGISTRATION = AppRegistration()

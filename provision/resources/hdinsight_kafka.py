@@ -10,9 +10,10 @@ import asyncio
 import time
 from typing import Any
 
-from provision.context import Context
+from provision.context import Context, env_number
 from provision.errors import DeploymentFailed, InvalidInput, ProvisionError
 from provision.plan import KNOWN_AFTER_APPLY, Change
+from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props, wire
 
 RESOURCE = "hdinsight kafka cluster"
 REST_PROXY_ENDPOINT = "KafkaRestProxyPublicEndpoint"
@@ -76,52 +77,112 @@ def cluster_body(values: dict[str, Any], *, location: str, tags: dict[str, str],
     }
 
 
-async def read(ctx: Context) -> dict[str, Any] | None:
+def _state(actual: dict[str, Any]) -> tuple[str, str]:
+    p = props(actual)
+    return str(p.get("provisioningState", "")), str(p.get("clusterState", ""))
+
+
+def _errors(actual: dict[str, Any]) -> str:
+    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in props(actual).get("errors") or [])
+
+
+async def read_cluster(ctx: Any) -> dict[str, Any] | None:
     from azure.core.exceptions import ResourceNotFoundError
 
     try:
-        c = await ctx.arm_call(ctx.hdinsight.clusters.get, ctx.spec.values["resource_group"],
-                               ctx.spec.values["cluster.name"])
+        return wire(await ctx.arm_call(ctx.hdinsight.clusters.get, ctx.spec.values["resource_group"],
+                                       ctx.spec.values["cluster.name"]))
     except ResourceNotFoundError:
         return None
-    return c.as_dict(keep_readonly=True)
 
 
-def _state(actual: dict[str, Any]) -> tuple[str, str]:
-    props = actual.get("properties", {})
-    return str(props.get("provisioning_state", "")), str(props.get("cluster_state", ""))
+class HDInsightKafka(Resource):
+    key = "cluster"
+    kind = RESOURCE
+    depends_on = ("group", "storage", "network")
 
+    def label(self, ctx: Any) -> str:
+        return ctx.spec.values["cluster.name"]
 
-def diff(ctx: Context, actual: dict[str, Any] | None, group_id: str | None) -> Change:
-    v = ctx.spec.values
-    name = v["cluster.name"]
-    if actual is None:
-        return Change(RESOURCE, name, "create", {
-            "clusterVersion": (None, v["cluster.version"]), "kafka": (None, v["cluster.kafka_version"]),
-            "workers": (None, v["cluster.worker_count"]),
-            "clientGroupInfo.groupId": (None, group_id or KNOWN_AFTER_APPLY)})
-    props = actual.get("properties", {})
-    provisioning, cluster_state = _state(actual)
-    if provisioning.lower() == "inprogress":
-        return Change(RESOURCE, name, "wait", actual=actual,
-                      note=f"a deployment is in progress (clusterState {cluster_state}); re-attaching")
-    if provisioning.lower() == "failed":  # reported by plan/status; `up` stops on it (engine)
-        errors = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in props.get("errors") or [])
-        return Change(RESOURCE, name, "failed", actual=actual,
-                      note=f"cluster {name} exists in state Failed ({errors or 'no details'}); run `provision "
-                           f"down` (or delete the cluster) and `provision up` again")
-    have_group = ((props.get("kafka_rest_properties") or {}).get("client_group_info") or {}).get("group_id")
-    drift: dict[str, tuple[Any, Any]] = {}
-    if group_id and have_group and have_group.lower() != group_id.lower():
-        drift["clientGroupInfo.groupId"] = (have_group, group_id)
-    workers = next((r for r in props.get("compute_profile", {}).get("roles", []) if r["name"] == "workernode"), {})
-    if workers and workers.get("target_instance_count") != v["cluster.worker_count"]:
-        drift["workers"] = (workers.get("target_instance_count"), v["cluster.worker_count"])
-    if drift:
-        # The REST proxy group cannot change after creation (no ARM update for it); resize is out of scope.
-        return Change(RESOURCE, name, "drift", drift, actual,
-                      note="differs from the spec in fields that need the cluster to be recreated; left as is")
-    return Change(RESOURCE, name, "noop", actual=actual)
+    async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
+        if "resource_group" in deps and deps["resource_group"] is None:
+            return None
+        c = await read_cluster(ctx)
+        if c is not None:
+            owned = arm_owned(ctx, c.get("tags"))
+            c["_ownership"] = OURS if owned else (EXTERNAL if ctx.adopt else "conflict")
+        return c
+
+    def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        v = ctx.spec.values
+        name = v["cluster.name"]
+        group_id = (deps.get("group") or {}).get("id")
+        if actual is None:
+            return [Change(RESOURCE, name, "create", {
+                "clusterVersion": (None, v["cluster.version"]), "kafka": (None, v["cluster.kafka_version"]),
+                "workers": (None, v["cluster.worker_count"]),
+                "clientGroupInfo.groupId": (None, group_id or KNOWN_AFTER_APPLY)})]
+        if actual["_ownership"] == "conflict":
+            return [conflict(RESOURCE, name, f"cluster {name} in resource group {v['resource_group']}",
+                             rename="cluster.name")]
+        provisioning, cluster_state = _state(actual)
+        state = provisioning.lower()
+        if state == "inprogress":
+            return [Change(RESOURCE, name, "wait", actual=actual,
+                           note=f"a deployment is in progress (clusterState {cluster_state}); re-attaching")]
+        if state == "deleting":
+            return [Change(RESOURCE, name, "wait", actual=actual,
+                           note="the cluster is being deleted; `up` waits for the deletion to end, then creates it")]
+        if state in ("failed", "canceled"):  # reported by plan/status; `up` stops on it (engine)
+            return [Change(RESOURCE, name, "failed", actual=actual,
+                           note=f"cluster {name} exists in state {provisioning} ({_errors(actual) or 'no details'}"
+                                f"); run `provision down` (or delete the cluster) and `provision up` again")]
+        p = props(actual)
+        have_group = ((p.get("kafkaRestProperties") or {}).get("clientGroupInfo") or {}).get("groupId")
+        drift: dict[str, tuple[Any, Any]] = {}
+        if group_id and have_group and have_group.lower() != group_id.lower():
+            drift["clientGroupInfo.groupId"] = (have_group, group_id)
+        workers = next((r for r in (p.get("computeProfile") or {}).get("roles", []) if r.get("name") == "workernode"),
+                       {})
+        if workers and workers.get("targetInstanceCount") != v["cluster.worker_count"]:
+            drift["workers"] = (workers.get("targetInstanceCount"), v["cluster.worker_count"])
+        if drift:
+            # The REST proxy group cannot change after creation (no ARM update for it); resize is out of scope.
+            return [Change(RESOURCE, name, "drift", drift, actual,
+                           note="differs from the spec in fields that need the cluster to be recreated; left as is")]
+        return [Change(RESOURCE, name, "noop", actual=actual,
+                       note="" if actual["_ownership"] == OURS else "external: used as is")]
+
+    async def preflight(self, ctx: Any, changes: list[Change]) -> None:
+        if changes[0].action == "create":
+            await preflight_readonly(ctx)
+
+    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+        change = changes[0]
+        if change.action == "failed":
+            raise DeploymentFailed(change.note)
+        if change.action == "wait" and _state(actual)[0].lower() == "deleting":
+            await _wait_gone(ctx)
+            change = Change(RESOURCE, change.name, "create")
+        if change.action == "create":
+            return await _create(ctx, deps["group"], deps.get("network"))
+        if change.action == "wait" and ctx.options.get("wait", True):
+            return await _follow(ctx)
+        return actual
+
+    async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        if actual is None or actual["_ownership"] != OURS:
+            return []
+        name = self.label(ctx)
+        ctx.event(RESOURCE, "deleting (this takes a while on Azure)")
+        try:
+            await ctx.lro(ctx.hdinsight.clusters.begin_delete, ctx.spec.values["resource_group"], name,
+                          what=f"deleting cluster {name}")
+        except Exception as e:  # noqa: BLE001 — HttpResponseError of a failed delete: one line
+            if isinstance(e, ProvisionError):
+                raise
+            raise ProvisionError(f"deleting the cluster failed: {getattr(e, 'message', e)}") from e
+        return [Change(RESOURCE, name, "delete")]
 
 
 async def default_sizes(ctx: Context) -> dict[str, str]:
@@ -149,7 +210,7 @@ async def desired_body(ctx: Context, group: dict[str, Any], network: dict[str, A
 
     vnet_id = subnet_id = None
     if network and network.get("subnet") is not None:
-        vnet_id, subnet_id = network["vnet"].id, network["subnet"].id
+        vnet_id, subnet_id = network["vnet"]["id"], network["subnet"]["id"]
     return cluster_body(
         ctx.spec.values, location=ctx.spec.values["location"], tags=ctx.spec.managed_tags, group_id=group["id"],
         group_name=group["displayName"], vnet_id=vnet_id, subnet_id=subnet_id,
@@ -182,18 +243,33 @@ async def preflight_readonly(ctx: Context) -> None:
                            f"smaller sizes / fewer workers")
 
 
-async def validate_request(ctx: Context, body: dict[str, Any]) -> None:
-    """validateCreateRequest needs the full body (group, storage key), so it runs just before the PUT."""
+async def validate_request(ctx: Context, body: dict[str, Any], *, fresh_group: bool = False) -> None:
+    """validateCreateRequest needs the full body (group, storage key), so it runs just before the PUT. A group this
+    run just created may not have replicated to HDInsight yet (ClientGroupValidationFailed): that alone is waited
+    out, within the consistency bound."""
     from azure.mgmt.hdinsight.models import ClusterCreateRequestValidationParameters
+
+    from provision.consistency import default_timeout
 
     v = ctx.spec.values
     params = ClusterCreateRequestValidationParameters.from_dict(
         {**body, "name": v["cluster.name"], "type": "Microsoft.HDInsight/clusters", "tenantId": ctx.tenant_id,
          "fetchAaddsResource": False})
-    result = await ctx.arm_call(ctx.hdinsight.locations.validate_cluster_create_request, v["location"], params)
-    errors = [f"{e.code}: {e.message}" for e in (result.validation_errors or [])]
-    if errors:
-        raise ProvisionError("cluster: the service would refuse this cluster: " + "; ".join(errors))
+    deadline = time.monotonic() + default_timeout()
+    delay = 0.5
+    while True:
+        result = await ctx.arm_call(ctx.hdinsight.locations.validate_cluster_create_request, v["location"], params)
+        problems = result.validation_errors or []
+        lag = problems and all(e.code == "ClientGroupValidationFailed" for e in problems)
+        if lag and fresh_group and time.monotonic() + delay < deadline:
+            ctx.event(RESOURCE, "waiting for the new security group to reach HDInsight (Entra replication)")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if problems:
+            raise ProvisionError("cluster: the service would refuse this cluster: " + "; ".join(
+                f"{e.code}: {e.message}" for e in problems))
+        return
 
 
 CORES = {"standard_a2_v2": 2, "standard_a4_v2": 4, "standard_a8_v2": 8, "standard_d3_v2": 4, "standard_d4_v2": 8,
@@ -206,60 +282,68 @@ def core_count(size: str) -> int:
     return CORES.get(size.lower(), 4)
 
 
-async def apply(ctx: Context, change: Change, group: dict[str, Any], network: dict[str, Any] | None, *,
-                wait: bool = True) -> dict[str, Any]:
+async def _create(ctx: Any, group: dict[str, Any], network: dict[str, Any] | None) -> dict[str, Any]:
+    """validateCreateRequest, then the PUT (not polled by the SDK: _follow polls once, by GET). A 409 means a
+    twin run's deployment got there first: re-attach to it."""
+    from azure.core.exceptions import HttpResponseError
     from azure.mgmt.hdinsight.models import ClusterCreateParametersExtended
 
     v = ctx.spec.values
     rg, name = v["resource_group"], v["cluster.name"]
-    if change.action == "failed":
-        raise DeploymentFailed(change.note)
-    if change.action == "create":
-        body = await desired_body(ctx, group, network)
-        await validate_request(ctx, body)
-        poller = await ctx.arm_call(ctx.hdinsight.clusters.begin_create, rg, name,
-                                    ClusterCreateParametersExtended.from_dict(body))
+    body = await desired_body(ctx, group, network)
+    await validate_request(ctx, body, fresh_group=group["id"] in ctx.created)
+    try:
+        await ctx.arm_call(ctx.hdinsight.clusters.begin_create, rg, name,
+                           ClusterCreateParametersExtended.from_dict(body), polling=False)
+    except HttpResponseError as e:
+        existing = await read_cluster(ctx) if e.status_code == 409 else None
+        if existing is None or _state(existing)[0].lower() != "inprogress":
+            raise
+        ctx.event(RESOURCE, f"another run is already deploying {name}: following it")
+    else:
         ctx.event(RESOURCE, f"deployment of {name} accepted")
-        if not wait:
-            return await read(ctx) or {}
-        return await _follow(ctx, poller)
-    if change.action == "wait":
-        if not wait:
-            return change.actual
-        return await _follow(ctx, None)
-    return change.actual
+    if not ctx.options.get("wait", True):
+        return {**(await read_cluster(ctx) or {}), "_ownership": OURS}
+    return await _follow(ctx)
 
 
-async def _follow(ctx: Context, poller: Any) -> dict[str, Any]:
-    """Report clusterState transitions until the deployment ends (via the SDK poller, or by GET on re-attach)."""
+async def _wait_gone(ctx: Any) -> None:
+    name = ctx.spec.values["cluster.name"]
+    ctx.event(RESOURCE, f"waiting for the deletion of {name} to end")
+    deadline = time.monotonic() + env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+    while await read_cluster(ctx) is not None:
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"cluster {name} is still being deleted; run `provision up` again later")
+        await asyncio.sleep(ctx.polling_interval)
+
+
+async def _follow(ctx: Any) -> dict[str, Any]:
+    """Report clusterState transitions until the deployment ends (bounded)."""
     started = time.monotonic()
+    limit = env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
     last = None
-    interval = ctx.polling_interval
+    name = ctx.spec.values["cluster.name"]
     while True:
-        actual = await read(ctx)
+        actual = await read_cluster(ctx)
         if actual is None:
-            raise DeploymentFailed(f"cluster {ctx.spec.values['cluster.name']} disappeared during deployment")
+            raise DeploymentFailed(f"cluster {name} disappeared during deployment")
         provisioning, cluster_state = _state(actual)
         if cluster_state != last:
             ctx.event(RESOURCE, f"clusterState {cluster_state} ({time.monotonic() - started:.0f}s)")
             last = cluster_state
-        if provisioning.lower() != "inprogress" and (poller is None or poller.done()):
+        if provisioning.lower() != "inprogress":
             break
-        await asyncio.sleep(interval)
-    if poller is not None:
-        try:
-            await ctx.arm_call(poller.result)
-        except Exception as e:  # HttpResponseError from a Failed operation
-            raise DeploymentFailed(f"cluster deployment failed: {getattr(e, 'message', e)}") from e
+        if time.monotonic() - started > limit:
+            raise ProvisionError(f"cluster {name}: deployment not finished after {limit:.0f}s (clusterState "
+                                 f"{cluster_state}); it goes on in Azure — run `provision up` again to re-attach")
+        await asyncio.sleep(ctx.polling_interval)
     if provisioning.lower() != "succeeded":
-        errors = "; ".join(f"{e.get('code')}: {e.get('message')}"
-                           for e in actual.get("properties", {}).get("errors") or [])
-        raise DeploymentFailed(f"cluster deployment ended {provisioning}: {errors or 'no details'}")
-    return actual
+        raise DeploymentFailed(f"cluster deployment ended {provisioning}: {_errors(actual) or 'no details'}")
+    return {**actual, "_ownership": OURS}
 
 
 def rest_proxy_endpoint(actual: dict[str, Any]) -> str | None:
-    for ep in actual.get("properties", {}).get("connectivity_endpoints") or []:
+    for ep in props(actual).get("connectivityEndpoints") or []:
         if ep.get("name") == REST_PROXY_ENDPOINT:
             loc, port = ep.get("location", ""), ep.get("port")
             if port and port != 443 and ":" not in loc.split("/")[0]:
@@ -268,11 +352,4 @@ def rest_proxy_endpoint(actual: dict[str, Any]) -> str | None:
     return None
 
 
-async def delete(ctx: Context) -> None:
-    poller = await ctx.arm_call(ctx.hdinsight.clusters.begin_delete, ctx.spec.values["resource_group"],
-                                ctx.spec.values["cluster.name"])
-    ctx.event(RESOURCE, "deleting (this takes a while on Azure)")
-    try:
-        await ctx.arm_call(poller.result)
-    except Exception as e:
-        raise ProvisionError(f"deleting the cluster failed: {getattr(e, 'message', e)}") from e
+HDINSIGHT_KAFKA = HDInsightKafka()

@@ -1,18 +1,23 @@
 """Network: the NSG with inbound allow rules for 443 (HDInsight service tag, client CIDRs) and 9400 (the REST
 proxy), and the cluster subnet associated with it.
 
-Rules this tool owns are named `provision-…`. An existing rule of anyone's that already allows the same traffic
-is reused; rules we did not create are never modified or deleted; new rules take the first free priority.
+Which NSG: the one named by `network.nsg_id`; else, for a `network.subnet_id` whose subnet already has an NSG, that
+one (the association is left as it is); else `network.nsg_name` in the environment's resource group. The first two
+are external: we add our rules (named `provision-…`) and `down` removes exactly those. Rules are decided with
+Azure's semantics — priority order, Allow/Deny, service tags, CIDRs, port ranges, `*`: an existing Allow that
+already admits the traffic first is reused; a Deny that would take effect before our rule is refused before any
+write, naming it. A new NSG gets its rules in its own PUT.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from provision.context import Context
 from provision.errors import InvalidInput, ProvisionError
 from provision.plan import Change
+from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props, wire
 
 RESOURCE_NSG = "network security group"
 RESOURCE_RULE = "security rule"
@@ -29,7 +34,7 @@ class RuleSpec:
     description: str
 
 
-def desired_rules(ctx: Context) -> list[RuleSpec]:
+def desired_rules(ctx: Any) -> list[RuleSpec]:
     return desired_rules_for(ctx.spec.values)
 
 
@@ -47,133 +52,145 @@ def desired_rules_for(values: dict[str, Any]) -> list[RuleSpec]:
     return rules
 
 
-def _v(x: Any) -> str:
-    return str(getattr(x, "value", x) or "")
-
-
-def names(ctx: Context) -> dict[str, str]:
+def names(ctx: Any) -> dict[str, str]:
     """Resource group + names of the NSG, VNet and subnet (from ids when the spec names existing ones)."""
     v = ctx.spec.values
     out = {"rg": v["resource_group"], "nsg": v["network.nsg_name"], "nsg_rg": v["resource_group"],
            "vnet": v["network.vnet_name"], "vnet_rg": v["resource_group"], "subnet": v["network.subnet_name"]}
     if v["network.nsg_id"]:
-        parts = v["network.nsg_id"].split("/")
-        out.update(nsg_rg=parts[4], nsg=parts[8])
+        out.update(_id_parts(v["network.nsg_id"], "nsg"))
     if v["network.subnet_id"]:
         parts = v["network.subnet_id"].split("/")
         out.update(vnet_rg=parts[4], vnet=parts[8], subnet=parts[10])
     return out
 
 
-def _covers(rule: Any, source: str, port: str) -> bool:
-    if _v(rule.access).lower() != "allow" or _v(rule.direction).lower() != "inbound":
-        return False
-    dests = [rule.destination_address_prefix] if rule.destination_address_prefix else list(
-        rule.destination_address_prefixes or [])
-    if not any(d in ("*", "VirtualNetwork") for d in dests):  # a rule for one address does not serve the subnet
-        return False
-    if _v(rule.protocol).lower() not in ("tcp", "*"):
-        return False
-    sources = [rule.source_address_prefix] if rule.source_address_prefix else list(rule.source_address_prefixes or [])
-    if not any(s and (s == "*" or s.lower() == source.lower()) for s in sources):
-        return False
-    ranges = [rule.destination_port_range] if rule.destination_port_range else list(rule.destination_port_ranges or [])
+def _id_parts(resource_id: str, what: str) -> dict[str, str]:
+    parts = resource_id.split("/")
+    return {f"{what}_rg": parts[4], what: parts[8]}
+
+
+# -- rule semantics (on the wire form) --------------------------------------------------------------------------
+def _rp(rule: dict[str, Any]) -> dict[str, Any]:
+    return rule.get("properties") or {}
+
+
+def _plural(p: dict[str, Any], one: str, many: str) -> list[str]:
+    return [p[one]] if p.get(one) else list(p.get(many) or [])
+
+
+def _sources(rule: dict[str, Any]) -> list[str]:
+    return _plural(_rp(rule), "sourceAddressPrefix", "sourceAddressPrefixes")
+
+
+def _ports(rule: dict[str, Any]) -> list[str]:
+    return _plural(_rp(rule), "destinationPortRange", "destinationPortRanges")
+
+
+def _dests(rule: dict[str, Any]) -> list[str]:
+    return _plural(_rp(rule), "destinationAddressPrefix", "destinationAddressPrefixes")
+
+
+def _net(value: str) -> Any:
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+
+
+def _is_tag(value: str) -> bool:
+    return _net(value) is None and value != "*"
+
+
+def _source_relation(rule_source: str, ours: str) -> str:
+    """How a rule's source prefix relates to one of our sources: 'contains', 'overlaps' or 'none'."""
+    rs, us = rule_source.strip(), ours.strip()
+    if rs == "*":
+        return "contains"
+    rn, un = _net(rs), _net(us)
+    if rn is not None and un is not None:
+        if rn.version != un.version:
+            return "none"
+        return "contains" if un.subnet_of(rn) else ("overlaps" if rn.overlaps(un) else "none")
+    if rn is None and un is None:  # two service tags: the same tag, or a regional part of it
+        a, b = rs.lower(), us.lower()
+        return "contains" if a == b or b.startswith(a + ".") else ("overlaps" if a.startswith(b + ".") else "none")
+    if rs.lower() == "internet":  # service tags' addresses and public CIDRs are Internet addresses
+        return "contains" if (un is None or un.is_global) else "none"
+    if rs.lower() == "virtualnetwork" and un is not None and un.is_private:
+        return "overlaps"
+    return "none"
+
+
+def _port_in(ranges: list[str], port: str) -> bool:
     for r in ranges:
-        if r == "*":
+        if r.strip() == "*":
             return True
         lo, _, hi = r.partition("-")
-        if int(lo) <= int(port) <= int(hi or lo):
+        try:
+            if int(lo) <= int(port) <= int(hi or lo):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _matches(rule: dict[str, Any], source: str, port: str, subnet_prefix: str | None, *, allow: bool) -> bool:
+    """Does the rule decide TCP traffic from `source` to `port` on the cluster subnet? For an Allow we ask that it
+    admits all of it (containment); for a Deny that it blocks any of it (overlap)."""
+    p = _rp(rule)
+    if str(p.get("direction", "")).lower() != "inbound" or str(p.get("protocol", "")).lower() not in ("tcp", "*"):
+        return False
+    rel = {"contains"} if allow else {"contains", "overlaps"}
+    if not any(_source_relation(s, source) in rel for s in _sources(rule)):
+        return False
+    if not _port_in(_ports(rule), port):
+        return False
+    sn = _net(subnet_prefix) if subnet_prefix else None
+    for d in _dests(rule):
+        if d == "*" or d.lower() == "virtualnetwork":
+            return True
+        dn = _net(d)
+        if dn is None:
+            continue
+        if sn is None:
+            if not allow:  # the subnet's range is not known yet: a Deny on addresses may well hit it
+                return True
+            continue
+        if dn.version == sn.version and (sn.subnet_of(dn) if allow else dn.overlaps(sn)):
             return True
     return False
 
 
-async def read(ctx: Context) -> dict[str, Any]:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    n = names(ctx)
-    out: dict[str, Any] = {"nsg": None, "rules": [], "vnet": None, "subnet": None}
-    try:
-        out["nsg"] = await ctx.arm_call(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"])
-        out["rules"] = list(out["nsg"].security_rules or [])
-    except ResourceNotFoundError:
-        if ctx.spec.values["network.nsg_id"]:
-            raise InvalidInput(f"network.nsg_id: {ctx.spec.values['network.nsg_id']} does not exist; fix the id "
-                               f"or unset it to have provision create one") from None
-    try:
-        out["vnet"] = await ctx.arm_call(ctx.network.virtual_networks.get, n["vnet_rg"], n["vnet"])
-        out["subnet"] = await ctx.arm_call(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
-    except ResourceNotFoundError:
-        if ctx.spec.values["network.subnet_id"]:
-            raise InvalidInput(f"network.subnet_id: {ctx.spec.values['network.subnet_id']} does not exist; fix "
-                               f"the id or unset it to have provision create a VNet") from None
-    return out
+def first_match(rules: list[dict[str, Any]], source: str, port: str, subnet_prefix: str | None,
+                before: int | None = None) -> dict[str, Any] | None:
+    """The rule Azure applies to this traffic: the lowest priority number among the matching ones (an Allow must
+    admit all of it, a Deny need only touch part of it to count)."""
+    ordered = sorted((r for r in rules if str(_rp(r).get("direction", "")).lower() == "inbound"),
+                     key=lambda r: _rp(r).get("priority") or 0)
+    for r in ordered:
+        if before is not None and (_rp(r).get("priority") or 0) >= before:
+            return None
+        allow = str(_rp(r).get("access", "")).lower() == "allow"
+        if _matches(r, source, port, subnet_prefix, allow=allow):
+            return r
+    return None
 
 
-def _missing_rules(ctx: Context, rules: list[Any]) -> list[RuleSpec]:
-    """Rules to create: ours that are absent, unless some existing rule already allows the same traffic."""
-    have = {r.name for r in rules}
-    missing = []
-    for want in desired_rules(ctx):
-        if want.name in have:
-            continue
-        if all(any(_covers(r, s, p) for r in rules) for s in want.sources for p in want.ports):
-            continue  # reuse someone else's equivalent rule
-        missing.append(want)
-    return missing
+def free_priorities(rules: list[Any], count: int) -> list[int]:
+    used = set()
+    for r in rules:
+        p = _rp(r) if isinstance(r, dict) else {"direction": _v(r.direction), "priority": r.priority}
+        if str(p.get("direction", "")).lower() == "inbound":
+            used.add(p.get("priority"))
+    free = [p for p in range(FIRST_PRIORITY, LAST_PRIORITY + 1, STEP) if p not in used]
+    if len(free) < count:
+        raise ProvisionError("network: no free inbound priority left in the NSG (300–4096)")
+    return free[:count]
 
 
-def _sources_ports(rule: Any) -> tuple[list[str], list[str]]:
-    sources = [rule.source_address_prefix] if rule.source_address_prefix else list(rule.source_address_prefixes or [])
-    ports = [rule.destination_port_range] if rule.destination_port_range else list(rule.destination_port_ranges or [])
-    return sorted(sources), sorted(ports)
-
-
-def diff(ctx: Context, actual: dict[str, Any]) -> list[Change]:
-    n = names(ctx)
-    changes = []
-    nsg = actual["nsg"]
-    tags = ctx.spec.managed_tags
-    own = not ctx.spec.values["network.nsg_id"]  # an NSG named by id is the user's: we only add our rules to it
-    if nsg is None:
-        changes.append(Change(RESOURCE_NSG, n["nsg"], "create", {"location": (None, ctx.spec.values["location"])}))
-    else:
-        missing_tags = {k: v for k, v in tags.items() if (nsg.tags or {}).get(k) != v}
-        changes.append(Change(RESOURCE_NSG, n["nsg"], "update" if own and missing_tags else "noop",
-                              {"tags": (nsg.tags, {**(nsg.tags or {}), **tags})} if own and missing_tags else {},
-                              nsg))
-    for rule in _missing_rules(ctx, actual["rules"]):
-        changes.append(Change(RESOURCE_RULE, rule.name, "create",
-                              {"sources": (None, list(rule.sources)), "ports": (None, list(rule.ports))}))
-    wanted = {r.name: r for r in desired_rules(ctx)}
-    for existing in actual["rules"]:
-        if not existing.name.startswith(RULE_PREFIX):
-            continue  # never touch rules we did not create
-        want = wanted.get(existing.name)
-        if want is None:
-            changes.append(Change(RESOURCE_RULE, existing.name, "delete", actual=existing,
-                                  note="no longer wanted by the spec"))
-            continue
-        have_sources, have_ports = _sources_ports(existing)
-        fields = {}
-        if have_sources != sorted(want.sources):
-            fields["sources"] = (have_sources, sorted(want.sources))
-        if have_ports != sorted(want.ports):
-            fields["ports"] = (have_ports, sorted(want.ports))
-        changes.append(Change(RESOURCE_RULE, existing.name, "update" if fields else "noop", fields, existing))
-    subnet = actual["subnet"]
-    nsg_id = nsg.id if nsg is not None else None
-    if subnet is None:
-        changes.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "create",
-                              {"addressPrefix": (None, ctx.spec.values["network.subnet_prefix"]),
-                               "networkSecurityGroup": (None, n["nsg"])}))
-    else:
-        current = subnet.network_security_group.id if subnet.network_security_group else None
-        if nsg_id is None or (current or "").lower() != nsg_id.lower():
-            changes.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "update",
-                                  {"networkSecurityGroup": (current, n["nsg"])}, subnet))
-        else:
-            changes.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "noop", actual=subnet))
-    return changes
+def _v(x: Any) -> str:
+    return str(getattr(x, "value", x) or "")
 
 
 def security_rule(rs: RuleSpec, priority: int) -> Any:
@@ -201,7 +218,252 @@ def new_vnet(values: dict[str, Any], location: Any, tags: Any, nsg_id: str, *, s
             network_security_group=NetworkSecurityGroup(id=nsg_id))])
 
 
-async def _create_rule(ctx: Context, n: dict[str, str], rs: RuleSpec, taken: list[Any], attempts: int = 5) -> int:
+def _all_rules(nsg: dict[str, Any] | None) -> list[dict[str, Any]]:
+    p = props(nsg)
+    return [*(p.get("securityRules") or []), *(p.get("defaultSecurityRules") or [])]
+
+
+def _subnet_prefix(ctx: Any, subnet: dict[str, Any] | None) -> str | None:
+    if subnet is not None:
+        p = props(subnet)
+        return p.get("addressPrefix") or next(iter(p.get("addressPrefixes") or []), None)
+    return None if ctx.spec.values["network.subnet_id"] else ctx.spec.values["network.subnet_prefix"]
+
+
+def plan_rules(ctx: Any, nsg: dict[str, Any] | None, subnet: dict[str, Any] | None,
+               ) -> tuple[list[tuple[RuleSpec, int]], list[Change]]:
+    """(rules to create with their priorities, conflicts). A wanted rule is skipped when for every source and port
+    an existing Allow already decides the traffic; a Deny deciding it before our rule's priority is a conflict."""
+    rules = _all_rules(nsg)
+    have = {r.get("name") for r in rules}
+    prefix = _subnet_prefix(ctx, subnet)
+    todo: list[tuple[RuleSpec, int]] = []
+    conflicts: list[Change] = []
+    taken = list(rules)
+    for want in desired_rules(ctx):
+        if want.name in have:
+            continue
+        pairs = [(s, p) for s in want.sources for p in want.ports]
+        decided = {pair: first_match(rules, *pair, prefix) for pair in pairs}
+        if all(r is not None and str(_rp(r).get("access")).lower() == "allow" for r in decided.values()):
+            continue  # someone else's rules already admit it: reuse, never duplicate
+        priority = free_priorities(taken, 1)[0]
+        taken.append({"properties": {"direction": "Inbound", "priority": priority}})
+        for (s, p) in pairs:
+            deny = first_match(rules, s, p, prefix, before=priority)
+            if deny is not None and str(_rp(deny).get("access")).lower() == "deny":
+                conflicts.append(Change(
+                    RESOURCE_RULE, want.name, "conflict",
+                    note=f"rule '{deny.get('name')}' (priority {_rp(deny).get('priority')}, Deny) in NSG "
+                         f"{(nsg or {}).get('name')} blocks TCP {p} from {s} before provision's rule could allow "
+                         f"it (first free priority {priority}); change or remove that rule, or use another NSG"))
+                break
+        else:
+            todo.append((want, priority))
+    return todo, conflicts
+
+
+class Network(Resource):
+    key = "network"
+    kind = RESOURCE_NSG
+    depends_on = ("resource_group",)
+    missing_hint = "run `provision network open` (or `provision up`) first"
+
+    def label(self, ctx: Any) -> str:
+        return names(ctx)["nsg"]
+
+    def exists(self, actual: Any) -> bool:
+        return bool(actual and actual["subnet"] is not None)
+
+    async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        v, n = ctx.spec.values, names(ctx)
+        out: dict[str, Any] = {"nsg": None, "vnet": None, "subnet": None, "names": n}
+        own_rg_absent = "resource_group" in deps and deps["resource_group"] is None
+
+        async def get(fn: Any, *args: Any) -> Any:
+            try:
+                return wire(await ctx.arm_call(fn, *args))
+            except ResourceNotFoundError:
+                return None
+
+        if v["network.subnet_id"]:
+            out["vnet"] = await get(ctx.network.virtual_networks.get, n["vnet_rg"], n["vnet"])
+            out["subnet"] = await get(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
+            if out["subnet"] is None:
+                raise InvalidInput(f"network.subnet_id: {v['network.subnet_id']} does not exist; fix the id or "
+                                   f"unset it to have provision create a VNet")
+            out["vnet"]["_ownership"] = out["subnet"]["_ownership"] = EXTERNAL
+            current = (props(out["subnet"]).get("networkSecurityGroup") or {}).get("id")
+            if current and not v["network.nsg_id"]:
+                n.update(_id_parts(current, "nsg"))  # the subnet's own NSG: ours to add rules to, not replace
+                out["subnetNsg"] = True
+        elif not own_rg_absent:
+            out["vnet"] = await get(ctx.network.virtual_networks.get, n["vnet_rg"], n["vnet"])
+            if out["vnet"] is not None:
+                owned = arm_owned(ctx, out["vnet"].get("tags"))
+                out["vnet"]["_ownership"] = OURS if owned else (EXTERNAL if ctx.adopt else "conflict")
+                out["subnet"] = await get(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
+        if v["network.nsg_id"] or out.get("subnetNsg") or not own_rg_absent:
+            out["nsg"] = await get(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"])
+        if out["nsg"] is None and v["network.nsg_id"]:
+            raise InvalidInput(f"network.nsg_id: {v['network.nsg_id']} does not exist; fix the id or unset it to "
+                               f"have provision create one")
+        if out["nsg"] is not None:
+            if v["network.nsg_id"] or out.get("subnetNsg"):
+                out["nsg"]["_ownership"] = EXTERNAL
+            else:
+                owned = arm_owned(ctx, out["nsg"].get("tags"))
+                out["nsg"]["_ownership"] = OURS if owned else (EXTERNAL if ctx.adopt else "conflict")
+        return out
+
+    def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        n = actual["names"]
+        nsg, vnet, subnet = actual["nsg"], actual["vnet"], actual["subnet"]
+        subnet_label = f"{n['vnet']}/{n['subnet']}"
+        changes: list[Change] = []
+        if nsg is not None and nsg["_ownership"] == "conflict":
+            changes.append(conflict(RESOURCE_NSG, n["nsg"], f"network security group {n['nsg']}",
+                                    by_id="network.nsg_id", rename="network.nsg_name"))
+        if vnet is not None and vnet.get("_ownership") == "conflict":
+            changes.append(conflict(RESOURCE_SUBNET, n["vnet"], f"virtual network {n['vnet']}",
+                                    by_id="network.subnet_id", rename="network.vnet_name"))
+        if changes:
+            return changes
+        todo, conflicts = plan_rules(ctx, nsg, subnet)
+        if conflicts:
+            return conflicts
+        if nsg is None:
+            changes.append(Change(RESOURCE_NSG, n["nsg"], "create", {
+                "location": (None, ctx.spec.values["location"]),
+                "securityRules": (None, [f"{rs.name} ({p})" for rs, p in todo])}))
+        else:
+            changes.append(Change(RESOURCE_NSG, n["nsg"], "noop", actual=nsg,
+                                  note="" if nsg["_ownership"] == OURS else "external: only our rules added"))
+            for rs, priority in todo:
+                changes.append(Change(RESOURCE_RULE, rs.name, "create", {
+                    "sources": (None, list(rs.sources)), "ports": (None, list(rs.ports)),
+                    "priority": (None, priority)}))
+            wanted = {r.name: r for r in desired_rules(ctx)}
+            for existing in props(nsg).get("securityRules") or []:
+                name = existing.get("name") or ""
+                if not name.startswith(RULE_PREFIX):
+                    continue  # never touch rules we did not create
+                want = wanted.get(name)
+                if want is None:
+                    changes.append(Change(RESOURCE_RULE, name, "delete", actual=existing,
+                                          note="no longer wanted by the spec"))
+                    continue
+                fields = {}
+                if sorted(_sources(existing)) != sorted(want.sources):
+                    fields["sources"] = (sorted(_sources(existing)), sorted(want.sources))
+                if sorted(_ports(existing)) != sorted(want.ports):
+                    fields["ports"] = (sorted(_ports(existing)), sorted(want.ports))
+                changes.append(Change(RESOURCE_RULE, name, "update" if fields else "noop", fields, existing))
+        if subnet is None:
+            changes.append(Change(RESOURCE_SUBNET, subnet_label, "create",
+                                  {"addressPrefix": (None, ctx.spec.values["network.subnet_prefix"]),
+                                   "networkSecurityGroup": (None, n["nsg"])}))
+        else:
+            current = (props(subnet).get("networkSecurityGroup") or {}).get("id")
+            if nsg is None or (current or "").lower() != (nsg.get("id") or "").lower():
+                changes.append(Change(RESOURCE_SUBNET, subnet_label, "update",
+                                      {"networkSecurityGroup": (current, n["nsg"])}, subnet))
+            else:
+                changes.append(Change(RESOURCE_SUBNET, subnet_label, "noop", actual=subnet))
+        return changes
+
+    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+        from azure.mgmt.network.models import NetworkSecurityGroup, Subnet
+
+        n = actual["names"]
+        loc = ctx.spec.values["location"]
+        nsg = actual["nsg"]
+        by = {(c.resource, c.action) for c in changes}
+        if (RESOURCE_NSG, "create") in by:
+            todo, _ = plan_rules(ctx, None, actual["subnet"])
+            rules = []
+            for rs, priority in todo:
+                rule = security_rule(rs, priority)
+                rule.name = rs.name
+                rules.append(rule)
+            nsg = wire(await ctx.lro(ctx.network.network_security_groups.begin_create_or_update, n["nsg_rg"],
+                                     n["nsg"], NetworkSecurityGroup(location=loc, tags=ctx.spec.managed_tags,
+                                                                    security_rules=rules),
+                                     what=f"creating NSG {n['nsg']}"))
+            ctx.event(RESOURCE_NSG, f"{n['nsg']} ready with {', '.join(r.name for r in rules)}")
+        specs = {r.name: r for r in desired_rules(ctx)}
+        taken = _all_rules(nsg)
+        for change in changes:
+            if change.resource != RESOURCE_RULE or not change.writes:
+                continue
+            if change.action == "create":
+                priority = await _create_rule(ctx, n, specs[change.name], taken)
+                ctx.event(RESOURCE_RULE, f"{change.name} allows {','.join(specs[change.name].ports)} from "
+                                         f"{','.join(specs[change.name].sources)} (priority {priority})")
+                continue
+            if change.action == "update":  # ours: same name and priority, the spec's sources and ports
+                await ctx.lro(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"], change.name,
+                              security_rule(specs[change.name], _rp(change.actual)["priority"]),
+                              what=f"updating rule {change.name}")
+            else:
+                await ctx.lro(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], change.name,
+                              what=f"deleting rule {change.name}")
+            ctx.event(RESOURCE_RULE, f"{change.name} {change.action}d")
+        subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
+        if subnet_change is not None:
+            if subnet_change.action == "create" and actual["vnet"] is None:
+                await ctx.lro(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"], n["vnet"],
+                              new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg["id"],
+                                       subnet_name=n["subnet"]), what=f"creating VNet {n['vnet']}")
+            else:
+                subnet = (await ctx.arm_call(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
+                          if actual["subnet"] is not None else
+                          Subnet(address_prefix=ctx.spec.values["network.subnet_prefix"]))
+                subnet.network_security_group = NetworkSecurityGroup(id=nsg["id"])
+                await ctx.lro(ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"], n["subnet"],
+                              subnet, what=f"associating subnet {n['subnet']} with {n['nsg']}")
+            ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
+        return await self.read(ctx, {})
+
+    async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        from azure.mgmt.network.models import NetworkSecurityGroup  # noqa: F401 — model module warm-up
+
+        if actual is None:
+            return []
+        n = actual["names"]
+        nsg, vnet, subnet = actual["nsg"], actual["vnet"], actual["subnet"]
+        done: list[Change] = []
+        if vnet is not None and vnet.get("_ownership") == OURS:
+            await ctx.lro(ctx.network.virtual_networks.begin_delete, n["vnet_rg"], n["vnet"],
+                          what=f"deleting VNet {n['vnet']}")
+            done.append(Change(RESOURCE_SUBNET, n["vnet"], "delete", note="virtual network"))
+        elif subnet is not None and nsg is not None and nsg["_ownership"] == OURS and (
+                (props(subnet).get("networkSecurityGroup") or {}).get("id") or "").lower() == nsg["id"].lower():
+            # We associated our NSG with the user's subnet: take the association back before deleting the NSG.
+            model = await ctx.arm_call(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
+            model.network_security_group = None
+            await ctx.lro(ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"], n["subnet"], model,
+                          what=f"dissociating subnet {n['subnet']}")
+            done.append(Change(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']}", "update",
+                               {"networkSecurityGroup": (nsg["id"], None)}))
+        if nsg is None:
+            return done
+        if nsg["_ownership"] == OURS:
+            await ctx.lro(ctx.network.network_security_groups.begin_delete, n["nsg_rg"], n["nsg"],
+                          what=f"deleting NSG {n['nsg']}")
+            done.append(Change(RESOURCE_NSG, n["nsg"], "delete"))
+            return done
+        for r in props(nsg).get("securityRules") or []:  # external: only the rules we added
+            if (r.get("name") or "").startswith(RULE_PREFIX):
+                await ctx.lro(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], r["name"],
+                              what=f"deleting rule {r['name']}")
+                done.append(Change(RESOURCE_RULE, r["name"], "delete"))
+        return done
+
+
+async def _create_rule(ctx: Any, n: dict[str, str], rs: RuleSpec, taken: list[Any], attempts: int = 5) -> int:
     """PUT the rule at the first free priority. Someone else (another run, a person) may take that priority in
     the meantime: Azure answers SecurityRuleConflict, and we re-read the NSG and take the next free one."""
     from azure.core.exceptions import HttpResponseError
@@ -209,90 +471,17 @@ async def _create_rule(ctx: Context, n: dict[str, str], rs: RuleSpec, taken: lis
     for _ in range(attempts):
         priority = free_priorities(taken, 1)[0]
         try:
-            poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
-                                        rs.name, security_rule(rs, priority))
-            rule = await ctx.arm_call(poller.result)
+            rule = await ctx.lro(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"], rs.name,
+                                 security_rule(rs, priority), what=f"creating rule {rs.name}")
         except HttpResponseError as e:
             if getattr(e.error, "code", None) != "SecurityRuleConflict":
                 raise
-            nsg = await ctx.arm_call(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"])
-            taken[:] = list(nsg.security_rules or [])
+            nsg = wire(await ctx.arm_call(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"]))
+            taken[:] = _all_rules(nsg)
             continue
-        taken.append(rule)
+        taken.append(wire(rule))
         return priority
     raise ProvisionError(f"network: rule {rs.name} kept conflicting with other rules' priorities; run again")
 
 
-def free_priorities(rules: list[Any], count: int) -> list[int]:
-    used = {r.priority for r in rules if _v(r.direction).lower() == "inbound"}
-    free = [p for p in range(FIRST_PRIORITY, LAST_PRIORITY + 1, STEP) if p not in used]
-    if len(free) < count:
-        raise ProvisionError("network: no free inbound priority left in the NSG (300–4096)")
-    return free[:count]
-
-
-async def apply(ctx: Context, changes: list[Change], actual: dict[str, Any]) -> dict[str, Any]:
-    from azure.mgmt.network.models import NetworkSecurityGroup, Subnet
-
-    from azure.mgmt.network.models import TagsObject
-
-    n = names(ctx)
-    loc = ctx.spec.values["location"]
-    nsg = actual["nsg"]
-    by = {(c.resource, c.action) for c in changes}
-    if (RESOURCE_NSG, "create") in by:
-        poller = await ctx.arm_call(ctx.network.network_security_groups.begin_create_or_update, n["nsg_rg"],
-                                    n["nsg"], NetworkSecurityGroup(location=loc, tags=ctx.spec.managed_tags))
-        nsg = await ctx.arm_call(poller.result)
-        ctx.event(RESOURCE_NSG, f"{n['nsg']} ready")
-    elif (RESOURCE_NSG, "update") in by:  # tags only: PATCH, never a PUT that could drop rules others add
-        nsg = await ctx.arm_call(ctx.network.network_security_groups.update_tags, n["nsg_rg"], n["nsg"],
-                                 TagsObject(tags={**(nsg.tags or {}), **ctx.spec.managed_tags}))
-    new_rules = [c for c in changes if c.resource == RESOURCE_RULE and c.action == "create"]
-    rules = list(nsg.security_rules or [])
-    specs = {r.name: r for r in desired_rules(ctx)}
-    taken = list(rules)
-    for change in new_rules:
-        rs = specs[change.name]
-        priority = await _create_rule(ctx, n, rs, taken)
-        ctx.event(RESOURCE_RULE, f"{rs.name} allows {','.join(rs.ports)} from {','.join(rs.sources)} "
-                                 f"(priority {priority})")
-    for change in changes:
-        if change.resource != RESOURCE_RULE or change.action not in ("update", "delete"):
-            continue
-        if change.action == "update":  # ours: same name and priority, the spec's sources and ports
-            poller = await ctx.arm_call(ctx.network.security_rules.begin_create_or_update, n["nsg_rg"], n["nsg"],
-                                        change.name, security_rule(specs[change.name], change.actual.priority))
-        else:
-            poller = await ctx.arm_call(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], change.name)
-        await ctx.arm_call(poller.result)
-        ctx.event(RESOURCE_RULE, f"{change.name} {change.action}d")
-    subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
-    if subnet_change is not None:
-        if subnet_change.action == "create" and actual["vnet"] is None:
-            vnet = new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg.id, subnet_name=n["subnet"])
-            poller = await ctx.arm_call(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
-                                        n["vnet"], vnet)
-            await ctx.arm_call(poller.result)
-        else:
-            subnet = actual["subnet"] or Subnet(address_prefix=ctx.spec.values["network.subnet_prefix"])
-            subnet.network_security_group = NetworkSecurityGroup(id=nsg.id)
-            poller = await ctx.arm_call(ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"],
-                                        n["subnet"], subnet)
-            await ctx.arm_call(poller.result)
-        ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
-    return await read(ctx)
-
-
-async def delete_owned_rules(ctx: Context) -> list[str]:
-    """`down` for an NSG we do not own: remove only our rules."""
-    n = names(ctx)
-    actual = await read(ctx)
-    removed = []
-    for r in actual["rules"]:
-        if r.name.startswith(RULE_PREFIX):
-            poller = await ctx.arm_call(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], r.name)
-            await ctx.arm_call(poller.result)
-            removed.append(r.name)
-    return removed
-
+NETWORK = Network()

@@ -1,71 +1,108 @@
-"""The Entra security group whose members may call the REST proxy (the cluster's clientGroupInfo)."""
+"""The Entra security group whose members may call the REST proxy (the cluster's clientGroupInfo).
+
+Ours: found by this environment's uniqueName (`<display name>-<environment key>`), which nobody else uses. A group
+named by `group.id`, or one with the wanted display name adopted with --adopt, is external: we add our member to
+it and nothing else. A group with the wanted display name that is neither is a conflict.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from provision.consistency import retry_lag
-from provision.context import Context
-from provision.errors import AlreadyExists
+from provision import graphapi
 from provision.plan import Change
-from provision.resources.graph_util import get_or_none, prefer_create_if_missing
+from provision.resources.base import EXTERNAL, OURS, Resource, conflict
 
 RESOURCE = "security group"
+SELECT = "$select=id,displayName,uniqueName,mailNickname,securityEnabled,mailEnabled,description,groupTypes"
 
 
-def _as_dict(g: Any) -> dict[str, Any]:
-    return {"id": g.id, "displayName": g.display_name, "mailNickname": g.mail_nickname,
-            "securityEnabled": g.security_enabled, "mailEnabled": g.mail_enabled, "description": g.description}
+def description(ctx: Any) -> str:
+    return (f"Clients allowed to call the Kafka REST proxy (environment {ctx.spec.values['name']} "
+            f"{ctx.env_key}, managed by provision)")
 
 
-async def read(ctx: Context) -> dict[str, Any] | None:
-    name = ctx.spec.values["group.name"]
-    g = await get_or_none(lambda: ctx.graph.groups_with_unique_name(name).get())
-    return _as_dict(g) if g else None
+async def find(ctx: Any) -> dict[str, Any] | None:
+    """The environment's group (ours or external), None when there is none; a conflicting one is refused."""
+    from provision.errors import AlreadyExists
+
+    g = await SECURITY_GROUP.read(ctx, {})
+    if g is not None and g["_ownership"] == "conflict":
+        change = SECURITY_GROUP.diff(ctx, g, {})[0]
+        raise AlreadyExists(f"{change.resource} {change.name}: {change.note}")
+    return g
 
 
-def diff(ctx: Context, actual: dict[str, Any] | None) -> Change:
-    name = ctx.spec.values["group.name"]
-    if actual is None:
-        return Change(RESOURCE, name, "create", {"displayName": (None, name), "securityEnabled": (None, True),
-                                                  "mailEnabled": (None, False)})
-    if actual["securityEnabled"] is not True or actual["mailEnabled"] is not False:
-        # The REST proxy only honours security groups, and Graph cannot turn an M365 group into one.
-        return Change(RESOURCE, name, "failed", actual=actual,
-                      note=f"group {name} ({actual['id']}) exists but is not a security group (securityEnabled="
-                           f"{actual['securityEnabled']}, mailEnabled={actual['mailEnabled']}); choose another "
-                           f"group.name")
-    fields = {}
-    if actual["displayName"] != name:
-        fields["displayName"] = (actual["displayName"], name)
-    return Change(RESOURCE, name, "update" if fields else "noop", fields, actual)
+class SecurityGroup(Resource):
+    key = "group"
+    kind = RESOURCE
+    missing_hint = "run `provision group create` (or `provision up`) first"
+
+    def label(self, ctx: Any) -> str:
+        return ctx.spec.values["group.name"]
+
+    async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
+        name, by_id = self.label(ctx), ctx.spec.values["group.id"]
+        if by_id:
+            g = await graphapi.get_or_none(ctx, f"/groups/{by_id}?{SELECT}")
+            if g is None:
+                from provision.errors import InvalidInput
+
+                raise InvalidInput(f"group.id: no group {by_id} in tenant {ctx.tenant_id}; fix the id or unset it")
+            return {**g, "_ownership": EXTERNAL}
+        g = await graphapi.get_or_none(ctx, f"/groups(uniqueName={graphapi.key(ctx.unique_name(name))})?{SELECT}")
+        if g is not None:
+            return {**g, "_ownership": OURS}
+        same = (await graphapi.call(ctx, "GET", f"/groups?$filter=displayName eq {graphapi.key(name)}&{SELECT}"
+                                    ))["value"]
+        if not same:
+            return None
+        if ctx.adopt and len(same) == 1:
+            return {**same[0], "_ownership": EXTERNAL}
+        return {**same[0], "_ownership": "conflict", "_count": len(same)}
+
+    def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        name = self.label(ctx)
+        if actual is None:
+            return [Change(RESOURCE, name, "create", {"displayName": (None, name), "securityEnabled": (None, True),
+                                                       "mailEnabled": (None, False)})]
+        if actual["_ownership"] == "conflict":
+            what = (f"group '{name}' ({actual['id']})" if actual["_count"] == 1 else
+                    f"{actual['_count']} groups named '{name}'")
+            return [conflict(RESOURCE, name, what, by_id="group.id", rename="group.name")]
+        if actual.get("securityEnabled") is not True or actual.get("mailEnabled") is not False:
+            # The REST proxy only honours security groups, and Graph cannot turn an M365 group into one.
+            return [Change(RESOURCE, name, "failed", actual=actual,
+                           note=f"group {actual['displayName']} ({actual['id']}) is not a security group "
+                                f"(securityEnabled={actual.get('securityEnabled')}, mailEnabled="
+                                f"{actual.get('mailEnabled')}); choose another group")]
+        return [Change(RESOURCE, actual["displayName"], "noop", actual=actual,
+                       note="" if actual["_ownership"] == OURS else "external: used as is, only our member added")]
+
+    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+        from provision.consistency import retry_lag
+
+        name = self.label(ctx)
+        unique = ctx.unique_name(name)
+        body = {"displayName": name, "mailEnabled": False, "securityEnabled": True, "groupTypes": [],
+                "mailNickname": ctx.spec.values["group.mail_nickname"], "description": description(ctx)}
+        path = f"/groups(uniqueName={graphapi.key(unique)})"
+        g = await graphapi.call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"})
+        if g is None:  # 204: a racing run created it first; the alternate key reads consistently
+            g = await retry_lag(lambda: graphapi.call(ctx, "GET", f"{path}?{SELECT}"), what=f"group {name}")
+        ctx.created.add(g["id"])
+        ctx.event(RESOURCE, f"security group {name} ({g['id']})")
+        return {**g, "_ownership": OURS}
+
+    async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        if actual is None or actual["_ownership"] != OURS:
+            return []
+        try:
+            await graphapi.call(ctx, "DELETE", f"/groups/{actual['id']}")
+        except graphapi.GraphError as e:
+            if e.response_status_code != 404:
+                raise
+        return [Change(RESOURCE, actual["displayName"], "delete")]
 
 
-async def apply(ctx: Context, change: Change) -> dict[str, Any]:
-    from msgraph.generated.models.group import Group
-
-    name = ctx.spec.values["group.name"]
-    if change.action == "failed":
-        raise AlreadyExists(change.note)
-    if change.action == "noop":
-        return change.actual
-    body = Group(display_name=name, mail_enabled=False, mail_nickname=ctx.spec.values["group.mail_nickname"],
-                 security_enabled=True, group_types=[], description=description(ctx))
-    g = await ctx.graph.groups_with_unique_name(name).patch(body, request_configuration=prefer_create_if_missing())
-    if g is None:
-        g = await retry_lag(lambda: ctx.graph.groups_with_unique_name(name).get(), what=f"group {name}")
-    ctx.event(RESOURCE, f"security group {name} ({g.id})")
-    return _as_dict(g)
-
-
-def description(ctx: Context) -> str:
-    # Groups carry no tags: the description marks the ones this tool made (what `down` may delete).
-    return f"Clients allowed to call the Kafka REST proxy (environment {ctx.spec.values['name']}, managed by provision)"
-
-
-def created_by_us(ctx: Context, actual: dict[str, Any]) -> bool:
-    return actual.get("description") == description(ctx)
-
-
-async def delete(ctx: Context, actual: dict[str, Any]) -> None:
-    await ctx.graph.groups.by_group_id(actual["id"]).delete()
+SECURITY_GROUP = SecurityGroup()

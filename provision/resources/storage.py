@@ -1,46 +1,20 @@
-"""The cluster's default storage: a StorageV2 account and a blob container."""
+"""The cluster's default storage: a StorageV2 account and a blob container.
+
+The derived account name is stable per environment (subscription, resource group, name), so a racing run finds
+its twin's account instead of calling the name taken. An account with the wanted name in the resource group that
+this environment did not tag is a conflict unless --adopt (then used as is, never deleted).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from provision.context import Context
 from provision.errors import AlreadyExists
 from provision.plan import Change
+from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, wire
 
 RESOURCE_ACCOUNT = "storage account"
 RESOURCE_CONTAINER = "blob container"
-
-
-async def read(ctx: Context) -> dict[str, Any]:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account", "storage.container"))
-    out: dict[str, Any] = {"account": None, "container": None}
-    try:
-        out["account"] = await ctx.arm_call(ctx.storage.storage_accounts.get_properties, rg, account)
-    except ResourceNotFoundError:
-        return out
-    try:
-        out["container"] = await ctx.arm_call(ctx.storage.blob_containers.get, rg, account, container)
-    except ResourceNotFoundError:
-        pass
-    return out
-
-
-def diff(ctx: Context, actual: dict[str, Any]) -> list[Change]:
-    account, container = ctx.spec.values["storage.account"], ctx.spec.values["storage.container"]
-    changes = []
-    if actual["account"] is None:
-        changes.append(Change(RESOURCE_ACCOUNT, account, "create", {"kind": (None, "StorageV2"),
-                                                                    "sku": (None, "Standard_LRS")}))
-    else:
-        changes.append(Change(RESOURCE_ACCOUNT, account, "noop", actual=actual["account"]))
-    if actual["container"] is None:
-        changes.append(Change(RESOURCE_CONTAINER, container, "create"))
-    else:
-        changes.append(Change(RESOURCE_CONTAINER, container, "noop", actual=actual["container"]))
-    return changes
 
 
 def account_parameters(location: Any, tags: Any) -> Any:
@@ -58,31 +32,95 @@ def container_body() -> Any:
     return BlobContainer()
 
 
-async def apply(ctx: Context, changes: list[Change]) -> dict[str, Any]:
-    from azure.mgmt.storage.models import StorageAccountCheckNameAvailabilityParameters
-
-    rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account", "storage.container"))
-    if any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
-        avail = await ctx.arm_call(ctx.storage.storage_accounts.check_name_availability,
-                                   StorageAccountCheckNameAvailabilityParameters(name=account))
-        if not avail.name_available:
-            raise AlreadyExists(f"storage.account: '{account}' is taken ({avail.message}); choose another name")
-        poller = await ctx.arm_call(ctx.storage.storage_accounts.begin_create, rg, account,
-                                    account_parameters(ctx.spec.values["location"], ctx.spec.managed_tags))
-        await ctx.arm_call(poller.result)
-        ctx.event(RESOURCE_ACCOUNT, f"{account} ready")
-    if any(c.resource == RESOURCE_CONTAINER and c.action == "create" for c in changes):
-        await ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, container_body())
-        ctx.event(RESOURCE_CONTAINER, f"{account}/{container}")
-    return await read(ctx)
-
-
-async def key(ctx: Context) -> str:
+async def key(ctx: Any) -> str:
     keys = await ctx.arm_call(ctx.storage.storage_accounts.list_keys, ctx.spec.values["resource_group"],
                               ctx.spec.values["storage.account"])
     # as_dict: in the TypeSpec-generated models `.keys` is the Mapping method, not the field
     return keys.as_dict()["keys"][0]["value"]
 
 
-def blob_host(ctx: Context) -> str:
+def blob_host(ctx: Any) -> str:
     return f"{ctx.spec.values['storage.account']}.blob.{ctx.cloud.blob_suffix}"
+
+
+class Storage(Resource):
+    key = "storage"
+    kind = RESOURCE_ACCOUNT
+    depends_on = ("resource_group",)
+    missing_hint = "run `provision storage ensure` (or `provision up`) first"
+
+    def label(self, ctx: Any) -> str:
+        return ctx.spec.values["storage.account"]
+
+    def exists(self, actual: Any) -> bool:
+        return bool(actual and actual["account"] and actual["container"])
+
+    async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account",
+                                                                 "storage.container"))
+        out: dict[str, Any] = {"account": None, "container": None}
+        if deps.get("resource_group") is None and "resource_group" in deps:
+            return out  # no resource group, nothing in it
+        try:
+            out["account"] = wire(await ctx.arm_call(ctx.storage.storage_accounts.get_properties, rg, account))
+        except ResourceNotFoundError:
+            return out
+        owned = arm_owned(ctx, out["account"].get("tags"))
+        out["account"]["_ownership"] = OURS if owned else (EXTERNAL if ctx.adopt else "conflict")
+        try:
+            out["container"] = wire(await ctx.arm_call(ctx.storage.blob_containers.get, rg, account, container))
+        except ResourceNotFoundError:
+            pass
+        return out
+
+    def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        account, container = self.label(ctx), ctx.spec.values["storage.container"]
+        changes = []
+        if actual["account"] is None:
+            changes.append(Change(RESOURCE_ACCOUNT, account, "create", {"kind": (None, "StorageV2"),
+                                                                        "sku": (None, "Standard_LRS")}))
+        elif actual["account"]["_ownership"] == "conflict":
+            return [conflict(RESOURCE_ACCOUNT, account, f"storage account {account}", rename="storage.account")]
+        else:
+            changes.append(Change(RESOURCE_ACCOUNT, account, "noop", actual=actual["account"]))
+        if actual["container"] is None:
+            changes.append(Change(RESOURCE_CONTAINER, container, "create"))
+        else:
+            changes.append(Change(RESOURCE_CONTAINER, container, "noop", actual=actual["container"]))
+        return changes
+
+    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+        from azure.mgmt.storage.models import StorageAccountCheckNameAvailabilityParameters
+
+        rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account",
+                                                                 "storage.container"))
+        if any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
+            avail = await ctx.arm_call(ctx.storage.storage_accounts.check_name_availability,
+                                       StorageAccountCheckNameAvailabilityParameters(name=account))
+            if not avail.name_available:
+                # Taken: by a twin run of this environment (then it is in our resource group, tagged) or elsewhere.
+                again = await self.read(ctx, {})
+                if again["account"] is None or again["account"]["_ownership"] != OURS:
+                    raise AlreadyExists(f"storage.account: '{account}' is taken ({avail.message}); choose "
+                                        f"another name")
+            else:
+                await ctx.lro(ctx.storage.storage_accounts.begin_create, rg, account,
+                              account_parameters(ctx.spec.values["location"], ctx.spec.managed_tags),
+                              what=f"creating storage account {account}")
+                ctx.event(RESOURCE_ACCOUNT, f"{account} ready")
+        if any(c.resource == RESOURCE_CONTAINER and c.action == "create" for c in changes):
+            await ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, container_body())
+            ctx.event(RESOURCE_CONTAINER, f"{account}/{container}")
+        return await self.read(ctx, {})
+
+    async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
+        acct = (actual or {}).get("account")
+        if acct is None or acct["_ownership"] != OURS:
+            return []
+        await ctx.arm_call(ctx.storage.storage_accounts.delete, ctx.spec.values["resource_group"], self.label(ctx))
+        return [Change(RESOURCE_ACCOUNT, self.label(ctx), "delete")]
+
+
+STORAGE = Storage()

@@ -197,6 +197,8 @@ def test_bad_input_is_refused_cleanly(cluster, emulator, admin, tmp_path):
         "displayName": "m365-team", "mailEnabled": True, "mailNickname": "m365team", "securityEnabled": False,
         "groupTypes": ["Unified"]})
     r = run("access", "grant", "someone", "--group-name", "m365-team", ok=False)
+    assert r.exit_code == 1 and "not created by this environment" in r.output and "--adopt" in r.output
+    r = run("access", "grant", "someone", "--group-name", "m365-team", "--adopt", ok=False)
     assert r.exit_code == 2 and "not a security group" in r.output
 
 
@@ -272,7 +274,7 @@ def test_second_federated_subject_is_added(cluster, emulator, admin, tmp_path):
 
 def test_config_follows_endpoint_and_keeps_secret(env, admin, tmp_path):  # noqa: F811
     """A grant before the cluster exists, then after: the endpoint is filled in and the secret kept; a deleted
-    config file gets a new secret (the old one removed); JSON keeps the secret too."""
+    config file is written again with the secret held in the 0600 record (no new credential); JSON too."""
     run("group", "create")
     out = tmp_path / "early.env"
     run("access", "grant", "early", "--out", str(out))
@@ -286,12 +288,13 @@ def test_config_follows_endpoint_and_keeps_secret(env, admin, tmp_path):  # noqa
     out.unlink()
     run("access", "grant", "early", "--out", str(out))
     again = dotenv(str(out))
-    assert again["AZURE_CLIENT_SECRET"] and again["AZURE_CLIENT_SECRET"] != before["AZURE_CLIENT_SECRET"]
+    assert again["AZURE_CLIENT_SECRET"] == before["AZURE_CLIENT_SECRET"]
     assert len(_app(admin, again["AZURE_CLIENT_ID"])["passwordCredentials"]) == 1
 
     js = tmp_path / "early.json"
-    run("access", "grant", "early", "--out", str(js), "--format", "json")  # a new file: a new secret
+    run("access", "grant", "early", "--out", str(js), "--format", "json")  # another file: the same secret
     secret = json.loads(js.read_text())["AZURE_CLIENT_SECRET"]
+    assert secret == before["AZURE_CLIENT_SECRET"]
     seq = admin.last_seq()
     run("access", "grant", "early", "--out", str(js), "--format", "json")
     assert json.loads(js.read_text())["AZURE_CLIENT_SECRET"] == secret
@@ -309,13 +312,34 @@ def test_revoke_is_idempotent(cluster, emulator):
     assert r.exit_code == 0 and "nothing to do" in r.output
 
 
-def test_new_machine_grant_removes_stale_access_secrets(cluster, admin, tmp_path):
+def test_new_machine_grant_keeps_every_earlier_secret(cluster, admin, tmp_path):
+    """A fresh state directory: the secret in an existing --out file is recognised (no new credential); with no
+    copy anywhere a new secret is added and the earlier one keeps working for whoever holds it."""
     run("access", "grant", "roamer", "--out", str(tmp_path / "r.env"))
+    first = dotenv(str(tmp_path / "r.env"))
     for f in (tmp_path / "state").rglob("roamer.*"):  # another machine: nothing held locally
         f.unlink()
     run("access", "grant", "roamer", "--out", str(tmp_path / "r.env"))
-    app_id = dotenv(str(tmp_path / "r.env"))["AZURE_CLIENT_ID"]
-    assert len(_app(admin, app_id)["passwordCredentials"]) == 1
+    assert dotenv(str(tmp_path / "r.env"))["AZURE_CLIENT_SECRET"] == first["AZURE_CLIENT_SECRET"]
+    assert len(_app(admin, first["AZURE_CLIENT_ID"])["passwordCredentials"]) == 1
+
+    for f in (tmp_path / "state").rglob("roamer.*"):
+        f.unlink()
+    run("access", "grant", "roamer", "--out", str(tmp_path / "other.env"))
+    second = dotenv(str(tmp_path / "other.env"))
+    assert second["AZURE_CLIENT_SECRET"] != first["AZURE_CLIENT_SECRET"]
+    assert len(_app(admin, first["AZURE_CLIENT_ID"])["passwordCredentials"]) == 2
+    for doc in (first, second):  # both holders can still get a token
+        assert _token(doc)
+
+
+def _token(doc: dict) -> str:
+    from azure.identity import ClientSecretCredential
+
+    cred = ClientSecretCredential(doc["AZURE_TENANT_ID"], doc["AZURE_CLIENT_ID"], doc["AZURE_CLIENT_SECRET"],
+                                  authority=doc["AZURE_AUTHORITY_HOST"], disable_instance_discovery=True,
+                                  connection_verify=doc["REQUESTS_CA_BUNDLE"])
+    return cred.get_token(doc["KAFKAREST_SCOPE"]).token
 
 
 def test_dotenv_quotes_values_round_trip(tmp_path):

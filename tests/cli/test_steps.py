@@ -69,11 +69,29 @@ def test_storage_ensure_then_cluster_deploy_no_wait(env, admin):  # noqa: F811
     assert done["result"]["clusterState"] == "Running" and done["result"]["endpoint"].startswith("https://")
 
 
-def test_app_register_on_a_new_machine_removes_stale_secrets(env, admin):  # noqa: F811
-    """No secret held locally (new machine, CI runner): the new secret replaces the ones provision added before;
-    a secret someone else added (another display name) stays."""
+def test_app_register_on_a_new_machine_keeps_older_secrets_until_rotate(env, admin):  # noqa: F811
+    """No secret held locally (new machine, CI runner): a new secret is added and the older one — which someone may
+    hold — keeps working; `--rotate` proves the new one with a token, then removes this environment's older ones."""
+    import json as _json
+
     res = j("app", "register")["result"]
+    first = _json.loads(open(res["secretFile"]).read())["clientSecret"]
     os.unlink(res["secretFile"])
     again = j("app", "register")["result"]
     app = next(a for a in admin.objects("application") if a["appId"] == res["appId"])
-    assert [c["keyId"] for c in app["passwordCredentials"]] == [again["secretKeyId"]]
+    assert {c["keyId"] for c in app["passwordCredentials"]} == {res["secretKeyId"], again["secretKeyId"]}
+    assert token_for(env, res["appId"], first)  # the first machine's secret still works
+    rotated = j("app", "register", "--rotate")["result"]
+    app = next(a for a in admin.objects("application") if a["appId"] == res["appId"])
+    assert [c["keyId"] for c in app["passwordCredentials"]] == [rotated["secretKeyId"]]
+
+
+def token_for(env, app_id: str, secret: str) -> bool:
+    from azure.identity import ClientSecretCredential
+
+    from provision.emulator import launcher
+
+    info = launcher.status(env["PROVISION_EMULATOR_DIR"])
+    cred = ClientSecretCredential(info.tenant_id, app_id, secret, authority=info.authority,
+                                  disable_instance_discovery=True, connection_verify=str(info.ca_cert))
+    return bool(cred.get_token("https://hib.azurehdinsight.net/.default").token)

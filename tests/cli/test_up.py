@@ -259,22 +259,6 @@ def test_up_with_smoke(env):
     assert os.stat(client_env).st_mode & 0o777 == 0o600
 
 
-def test_down_keeps_a_users_own_security_group(env, admin, emulator, operator_credential):
-    import requests
-
-    tok = operator_credential.get_token("https://graph.microsoft.com/.default").token
-    r = requests.patch(f"{emulator.graph_url}/groups(uniqueName='ci-env-clients')", verify=str(emulator.ca_cert),
-                       headers={"Authorization": f"Bearer {tok}", "Prefer": "create-if-missing"},
-                       json={"displayName": "ci-env-clients", "mailEnabled": False, "mailNickname": "cienv",
-                             "securityEnabled": True})
-    assert r.status_code == 201
-    out = json.loads(run("up", "--output", "json").stdout)
-    assert out["outputs"]["securityGroupId"] == r.json()["id"]  # used, by its uniqueName
-    deleted = {d["resource"] for d in json.loads(run("down", "--yes", "--output", "json").stdout)["deleted"]}
-    assert "security group" not in deleted and "app registration" in deleted
-    assert any(g["id"] == r.json()["id"] for g in admin.objects("group"))
-
-
 def test_up_smoke_waits_for_membership_to_reach_the_proxy(env, admin):
     # membership takes longer to reach the REST proxy than the cluster takes to deploy: smoke must not race it
     admin.configure(membership_propagation_seconds=4, cluster_create_seconds=0.5)
@@ -388,8 +372,9 @@ def test_failed_cluster_is_reported_not_crashed(env, admin, operator_credential,
     values = specmod.resolve(None).values
     st = StorageManagementClient(operator_credential, emulator.subscription_id, **arm_kwargs)
     key = st.storage_accounts.list_keys(values["resource_group"], values["storage.account"]).as_dict()["keys"][0]
-    body = hdinsight_kafka.cluster_body(
-        values, location="eastus", tags={}, group_id=str(uuid.uuid4()), group_name="ghost", vnet_id=None,
+    body = hdinsight_kafka.cluster_body(  # as a deployment of this environment's would be tagged
+        values, location="eastus", tags={"managed-by": "provision", "provision-environment": values["name"]},
+        group_id=str(uuid.uuid4()), group_name="ghost", vnet_id=None,
         subnet_id=None, storage_host=f"{values['storage.account']}.blob.core.windows.net",
         storage_key=key["value"], gateway_password="Gw-Passw0rd!x", ssh_password="Ssh-Passw0rd!y",
         sizes=dict(hdinsight_kafka.FALLBACK_SIZES))
