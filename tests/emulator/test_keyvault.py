@@ -11,6 +11,7 @@ import os
 import re
 import stat
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -77,17 +78,17 @@ class KeyVaults:
         assert r.status_code < 300, r.text
         return r.json()
 
-    def client_app(self, name: str) -> ClientSecretCredential:
-        """The credential of a new app registration (with its service principal) that holds no role anywhere."""
+    def client_app(self, name: str) -> tuple[ClientSecretCredential, str]:
+        """The credential and service principal id of a new app registration that holds no role anywhere."""
         app = self.graph("POST", "/applications", {"displayName": name})
-        self.graph("POST", "/servicePrincipals", {"appId": app["appId"]})
+        sp = self.graph("POST", "/servicePrincipals", {"appId": app["appId"]})
         secret = self.graph("POST", f"/applications/{app['id']}/addPassword",
                             {"passwordCredential": {"displayName": "test"}})["secretText"]
         cred = ClientSecretCredential(self.emulator.tenant_id, app["appId"], secret,
                                       authority=self.emulator.authority, disable_instance_discovery=True,
                                       connection_verify=self.verify)
         self._closing.append(cred)
-        return cred
+        return cred, sp["id"]
 
 
 @pytest.fixture
@@ -285,7 +286,7 @@ def test_a_vault_without_soft_delete_removes_secrets_at_once(kv):
 # -- who may do what ---------------------------------------------------------------------------------------------------
 def test_an_app_without_a_role_gets_403_forbidden(kv, vault):
     kv.secrets(vault).set_secret("secret1", "v")
-    stranger = kv.client_app("no-role-app")
+    stranger, _ = kv.client_app("no-role-app")
     client = kv.secrets(vault, stranger)
     for call in (lambda: client.get_secret("secret1"), lambda: client.set_secret("secret1", "x"),
                  lambda: list(client.list_properties_of_secrets())):
@@ -296,6 +297,39 @@ def test_an_app_without_a_role_gets_403_forbidden(kv, vault):
         assert err["innererror"] == {"code": "ForbiddenByRbac"}
         assert err["message"].startswith("Caller is not authorized to perform action on resource.")
     assert kv.secrets(vault).get_secret("secret1").value == "v"  # the creator (operator): Secrets Officer
+
+
+def test_role_assignments_on_the_vault_grant_data_roles(kv, vault, emulator, arm):
+    kv.secrets(vault).set_secret("client-app1", "v1")
+    reader, reader_sp = kv.client_app("reader-app")
+    client = kv.secrets(vault, reader)
+    scope = urlparse(vault.id).path
+    listed = arm("GET", f"{scope}/providers/Microsoft.Authorization/roleAssignments", api_version="2022-04-01")
+    creator = listed.json()["value"]
+    assert [a["properties"]["roleDefinitionId"].rsplit("/", 1)[1] for a in creator] == [
+        "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"]  # Key Vault Secrets Officer, held by the vault's creator
+    name = "5c3a9e0b-1f6e-4a8e-9a9e-0d7f1f2b3c4d"
+    path = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
+    secrets_user = (f"/subscriptions/{emulator.subscription_id}/providers/Microsoft.Authorization/roleDefinitions/"
+                    f"4633458b-17de-408a-b874-0445c86b69e6")
+    body = {"properties": {"roleDefinitionId": secrets_user, "principalId": reader_sp,
+                           "principalType": "ServicePrincipal"}}
+    r = arm("PUT", path, api_version="2022-04-01", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["properties"]["scope"] == vault.id and r.json()["name"] == name
+    assert arm("PUT", path, api_version="2022-04-01", json=body).status_code == 200  # idempotent
+    other = arm("PUT", f"{scope}/providers/Microsoft.Authorization/roleAssignments/{uuid.uuid4()}",
+                api_version="2022-04-01", json=body)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "RoleAssignmentExists"
+
+    assert client.get_secret("client-app1").value == "v1"  # Secrets User: read
+    with pytest.raises(HttpResponseError) as e:
+        client.set_secret("client-app1", "x")  # but not write
+    assert e.value.status_code == 403
+    assert arm("DELETE", path, api_version="2022-04-01").status_code == 200
+    with pytest.raises(HttpResponseError) as e:
+        kv.secrets(vault, reader).get_secret("client-app1")
+    assert e.value.status_code == 403
 
 
 def test_access_policy_vaults_follow_their_policies(kv, emulator):

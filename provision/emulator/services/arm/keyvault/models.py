@@ -10,7 +10,9 @@ vault's resource group soft-deletes it too.
 
 Each live vault has its own data-plane origin (see services/keyvault/listeners.py): `properties.vaultUri` is
 `https://127.0.0.1:<vault port>/`. The caller that creates a vault gets a Key Vault Secrets Officer assignment on
-it (the emulator has no role-assignment API: this stands for the assignment `provision` makes for its operator).
+it (standing for the assignment an operator makes for itself in Azure). Further assignments of Key Vault's built-in
+data roles are made at the vault's scope with Microsoft.Authorization roleAssignments (PUT/GET/DELETE/list); the
+emulator has no assignments at other scopes.
 """
 
 from __future__ import annotations
@@ -212,7 +214,9 @@ def put_vault(state: EmulatorState, caller: Any, sub: str, rg: str, name: str,
                        "softDeleteRetentionInDays": 90, "enableRbacAuthorization": False,
                        "publicNetworkAccess": "Enabled"},
         "_roleAssignments": [{"principalId": caller.object_id, "roleName": kv.SECRETS_OFFICER,
-                              "roleDefinitionId": kv.ROLE_IDS[kv.SECRETS_OFFICER], "id": str(uuid.uuid4())}],
+                              "roleDefinitionId": kv.ROLE_IDS[kv.SECRETS_OFFICER], "id": str(uuid.uuid4()),
+                              "principalType": "ServicePrincipal", "createdOn": _stamp(),
+                              "createdBy": caller.object_id}],
     }
     _apply(state, doc, given, creating=True)
     port = dataplane.open_vault(state, name)
@@ -360,3 +364,85 @@ def purge_status(state: EmulatorState, op_id: str) -> dict[str, Any] | None:
         body["lastActionDateTime"] = time.strftime("%Y-%m-%d %H:%M:%SZ",
                                                    time.gmtime(op.get("_until", time.time())))
     return {"_running": op["status"] == "InProgress", **body}
+
+
+# -- role assignments on a vault (Microsoft.Authorization, at the vault's scope only) --------------------------------
+ASSIGNMENT_TYPE = "Microsoft.Authorization/roleAssignments"
+_ROLE_BY_ID = {v: k for k, v in kv.ROLE_IDS.items()}
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _assignment_view(vault: dict[str, Any], a: dict[str, Any]) -> dict[str, Any]:
+    sub = vault["id"].split("/")[2]
+    return {
+        "properties": {
+            "roleDefinitionId": f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/"
+                                f"{a['roleDefinitionId']}",
+            "principalId": a["principalId"], "principalType": a.get("principalType", "ServicePrincipal"),
+            "scope": vault["id"], "condition": None, "conditionVersion": None,
+            "createdOn": a.get("createdOn"), "updatedOn": a.get("createdOn"), "createdBy": a.get("createdBy"),
+            "updatedBy": a.get("createdBy"), "delegatedManagedIdentityResourceId": None, "description": None},
+        "id": f"{vault['id']}/providers/{ASSIGNMENT_TYPE}/{a['id']}",
+        "type": ASSIGNMENT_TYPE,
+        "name": a["id"],
+    }
+
+
+def list_assignments(state: EmulatorState, sub: str, rg: str, name: str) -> list[dict[str, Any]]:
+    vault = get_vault(state, sub, rg, name)
+    return [_assignment_view(vault, a) for a in kv.role_assignments(vault)]
+
+
+def get_assignment(state: EmulatorState, sub: str, rg: str, name: str, assignment: str) -> dict[str, Any]:
+    vault = get_vault(state, sub, rg, name)
+    found = next((a for a in kv.role_assignments(vault) if a["id"].lower() == assignment.lower()), None)
+    if found is None:
+        raise ArmError("The role assignment '{}' is not found.".format(assignment), code="RoleAssignmentNotFound",
+                       status=404)
+    return _assignment_view(vault, found)
+
+
+def put_assignment(state: EmulatorState, caller: Any, sub: str, rg: str, name: str, assignment: str,
+                   body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Assign one of Key Vault's built-in data roles on the vault to a principal of the tenant."""
+    vault = get_vault(state, sub, rg, name)
+    if not _GUID.match(assignment):
+        raise ArmError(f"The role assignment ID '{assignment}' is not valid. The role assignment ID must be a GUID.",
+                       code="InvalidRoleAssignmentId")
+    props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+    role_id = str(props.get("roleDefinitionId", "")).rstrip("/").rsplit("/", 1)[-1].lower()
+    role = _ROLE_BY_ID.get(role_id)
+    if role is None:
+        raise ArmError(f"The specified role definition with ID '{role_id}' does not exist.",
+                       code="RoleDefinitionDoesNotExist", status=400)
+    principal = str(props.get("principalId", ""))
+    from provision.emulator import directory as d
+
+    if state.store.get(d.SERVICE_PRINCIPAL, principal) is None:
+        raise ArmError(f"Principal {principal.replace('-', '')} does not exist in the directory "
+                       f"{state.boot.tenant_id}.", code="PrincipalNotFound", status=400)
+    assignments = kv.role_assignments(vault)
+    existing = next((a for a in assignments if a["id"].lower() == assignment.lower()), None)
+    if existing is not None:
+        if existing["principalId"] != principal or existing["roleName"] != role:
+            raise ArmError("Role assignment update is not permitted: delete it and create it again.",
+                           code="RoleAssignmentUpdateNotPermitted", status=400)
+        return _assignment_view(vault, existing), False
+    if any(a["principalId"] == principal and a["roleName"] == role for a in assignments):
+        raise ArmError("The role assignment already exists.", code="RoleAssignmentExists", status=409)
+    new = {"id": assignment.lower(), "principalId": principal, "roleName": role, "roleDefinitionId": role_id,
+           "principalType": props.get("principalType", "ServicePrincipal"), "createdOn": _stamp(),
+           "createdBy": caller.object_id}
+    vault["_roleAssignments"] = [*assignments, new]
+    core.save_resource(state, VAULT, vault)
+    return _assignment_view(vault, new), True
+
+
+def delete_assignment(state: EmulatorState, sub: str, rg: str, name: str, assignment: str) -> dict[str, Any] | None:
+    vault = get_vault(state, sub, rg, name)
+    found = next((a for a in kv.role_assignments(vault) if a["id"].lower() == assignment.lower()), None)
+    if found is None:
+        return None
+    vault["_roleAssignments"] = [a for a in kv.role_assignments(vault) if a is not found]
+    core.save_resource(state, VAULT, vault)
+    return _assignment_view(vault, found)

@@ -1,4 +1,4 @@
-"""Microsoft.KeyVault on the wire: vaults, deleted vaults, purge and name checks.
+"""Microsoft.KeyVault on the wire: vaults, deleted vaults, purge and name checks; role assignments at a vault's scope.
 
 As recorded: creating a vault answers 200 with the vault in provisioningState "RegisteringDns" (azure-mgmt-keyvault's
 poller then reads the vault until "Succeeded"); a PUT on an existing vault updates it (200). DELETE answers 200 with
@@ -124,6 +124,35 @@ async def operation_result(request: Request):
     return wire.json_response(ordered)
 
 
+ASSIGNMENTS = VAULT + "/providers/Microsoft.Authorization/roleAssignments"
+
+
+async def list_assignments(request: Request):
+    _auth(request)
+    return _listing(models.list_assignments(emulator_of(request), *_params(request, "subscription", "rg", "vault")))
+
+
+async def get_assignment(request: Request):
+    _auth(request)
+    return wire.json_response(models.get_assignment(
+        emulator_of(request), *_params(request, "subscription", "rg", "vault", "assignment")))
+
+
+async def put_assignment(request: Request):
+    caller = _auth(request)
+    body = await core.read_body(request)
+    doc, created = models.put_assignment(emulator_of(request), caller,
+                                         *_params(request, "subscription", "rg", "vault", "assignment"), body)
+    return wire.json_response(doc, status=201 if created else 200)
+
+
+async def delete_assignment(request: Request):
+    _auth(request)
+    doc = models.delete_assignment(emulator_of(request),
+                                   *_params(request, "subscription", "rg", "vault", "assignment"))
+    return wire.json_response(doc) if doc is not None else wire.empty_response(204)
+
+
 def routes() -> list:
     r = core.route
     return [
@@ -133,6 +162,10 @@ def routes() -> list:
         r(DELETED, get_deleted, ["GET"]),
         r(DELETED + "/purge", purge, ["POST"]),
         r(PROVIDER + "/locations/{location}/operationResults/{operation}", operation_result, ["GET"]),
+        r(ASSIGNMENTS, list_assignments, ["GET"]),
+        r(ASSIGNMENTS + "/{assignment}", get_assignment, ["GET"]),
+        r(ASSIGNMENTS + "/{assignment}", put_assignment, ["PUT"]),
+        r(ASSIGNMENTS + "/{assignment}", delete_assignment, ["DELETE"]),
         r(VAULTS, list_vaults, ["GET"]),
         r(VAULT, get_vault, ["GET"]),
         r(VAULT, put_vault, ["PUT"]),
