@@ -92,7 +92,7 @@ def authenticate(request: Request, operation: str, secret: str | None = None) ->
             "signature": "AKV10004: Token signature is invalid.",
             "expired": "AKV10017: The token has expired.",
             "audience": f"AKV10022: Invalid audience. Expected {models.local_resource(vault['_port'])}, found: "
-                        f"{p.message.split(chr(39))[1] if chr(39) in p.message else ''}.",
+                        f"{_quoted(p.message)}.",
             "tenant": f"AKV10032: Invalid issuer. Expected the tenant {state.boot.tenant_id}.",
         }[p.reason]
         raise KeyVaultError(message, code="Unauthorized", status=401, headers=challenge(state, vault)) from None
@@ -102,6 +102,12 @@ def authenticate(request: Request, operation: str, secret: str | None = None) ->
     resource = f"{vault['id']}/secrets/{secret}" if secret else vault["id"]
     models.authorize(state, vault, caller, operation, resource)
     return vault
+
+
+def _quoted(message: str) -> str:
+    """The value a TokenProblem message quotes ("Invalid audience 'X'.")."""
+    m = re.search(r"'([^']*)'", message)
+    return m.group(1) if m else ""
 
 
 def _json(data: Any, status: int = 200) -> Response:
