@@ -54,6 +54,8 @@ def test_create_read_list_update_and_delete(kv, emulator, arm):
     kv.vault("kv-arm-3", rg="rg2")
     assert sorted(v.name for v in kv.mgmt.vaults.list_by_resource_group("rg1")) == ["kv-arm-1", "kv-arm-2"]
     assert sorted(v.name for v in kv.mgmt.vaults.list_by_subscription()) == ["kv-arm-1", "kv-arm-2", "kv-arm-3"]
+    # `vaults.list` reads ARM's generic resource listing with a resourceType filter (as recorded).
+    assert sorted(v.name for v in kv.mgmt.vaults.list()) == ["kv-arm-1", "kv-arm-2", "kv-arm-3"]
 
     updated = kv.mgmt.vaults.update("rg1", "kv-arm-1", {"tags": {"env": "test"},
                                                         "properties": {"enabledForDeployment": True}})
