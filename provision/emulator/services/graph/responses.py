@@ -239,6 +239,12 @@ def next_link(call: Call, offset: int) -> str:
     return f"{call.origin}{call.request.url.path}?{query}"
 
 
+def _action_location(call: Call) -> dict[str, str]:
+    """Graph answers its POST actions (addPassword, checkMemberGroups, ...) with `Location: <Graph's origin>`
+    (recorded: `https://graph.microsoft.com`); the emulator names its own origin."""
+    return {"Location": call.origin}
+
+
 def render_strings(call: Call, values: list[str]) -> Response:
     return ODataResponse({"@odata.context": call.context("Collection(Edm.String)"), "value": values})
 
@@ -316,7 +322,8 @@ delete_application = delete_handler(APPLICATION, Graph.delete_application)
 @endpoint()
 async def add_password(call: Call) -> Response:
     cred = call.graph.add_password(call.ref(APPLICATION), await call.body(required=False))
-    return ODataResponse({"@odata.context": call.context("microsoft.graph.passwordCredential"), **cred})
+    return ODataResponse({"@odata.context": call.context("microsoft.graph.passwordCredential"), **cred},
+                         headers=_action_location(call))
 
 
 @endpoint()
@@ -514,7 +521,9 @@ def membership_action(entity: Entity | None, action: str):
             values = call.graph.check_member_groups(subject, body, param="ids")
         else:
             values = call.graph.member_groups(subject, body, action=action)
-        return render_strings(call, values)
+        response = render_strings(call, values)
+        response.headers.update(_action_location(call))
+        return response
     return handler
 
 
