@@ -197,7 +197,7 @@ async def cloud_metadata(request: Request):
         "attestationResourceId": "https://attest.azure.net",
         "synapseAnalyticsResourceId": "https://dev.azuresynapse.net",
         "logAnalyticsResourceId": "https://api.loganalytics.io",
-        "ossrDbmsResourceId": "https://ossrdbms-aad.database.windows.net",
+        "ossrdbmsResourceId": "https://ossrdbms-aad.database.windows.net",
     }
     version = request.query_params.get("api-version", "")
     if version == "2019-05-01":
