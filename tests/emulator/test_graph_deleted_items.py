@@ -140,3 +140,13 @@ def test_only_writers_restore_or_purge(emulator, wire):
 @pytest.mark.parametrize("path", ["/directory/deletedItems/not-a-guid"])
 def test_bad_ids(wire, path):
     graph_error(wire("GET", path), 400, "Request_BadRequest")
+
+
+def test_a_deleted_application_keeps_its_identifier_uris_reserved(wire):
+    app = _app(wire, "uri-holder", identifierUris=["api://kafka-orders"])
+    wire("DELETE", f"/applications/{app['id']}")
+    graph_error(wire("POST", "/applications", json={"displayName": "x", "identifierUris": ["api://kafka-orders"]}),
+                400, "Request_BadRequest")
+    wire("DELETE", f"/directory/deletedItems/{app['id']}")
+    assert wire("POST", "/applications", json={"displayName": "x", "identifierUris": ["api://kafka-orders"]}
+                ).status_code == 201

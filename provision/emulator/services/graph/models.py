@@ -185,7 +185,10 @@ class Graph:
                              "and removePassword actions.", code="Request_BadRequest")
 
     def _check_identifier_uri(self, doc: dict[str, Any], uri: str) -> None:
-        for other in self.dir.objects(d.APPLICATION, self.tenant, consistent=True):
+        """Unique across the tenant's applications, deleted ones included (Entra keeps a deleted application's
+        identifierUris reserved until it is deleted permanently)."""
+        for other in [*self.dir.objects(d.APPLICATION, self.tenant, consistent=True),
+                      *self.dir.deleted_items(self.tenant, d.APPLICATION)]:
             if other["id"] != doc["id"] and uri.casefold() in (u.casefold() for u in other.get("identifierUris", [])):
                 raise duplicate_value("identifierUris")
 
