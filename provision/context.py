@@ -226,8 +226,11 @@ def generate_password(length: int = 24) -> str:
 
 
 def state_dir_for(spec: Spec, base: str | os.PathLike | None = None) -> Path:
+    """`.provision/<name>` for an environment in its default resource group, `.provision/<name>@<group>` in another:
+    two environments of one name never share (or overwrite) each other's local files."""
     root = Path(base or os.environ.get("PROVISION_STATE_DIR") or ".provision")
-    return root / spec.values["name"]
+    name, rg = spec.values["name"], spec.values["resource_group"]
+    return root / (name if rg == f"rg-{name}" else f"{name}@{rg}")
 
 
 def build(spec: Spec, *, state_dir: str | os.PathLike | None = None,

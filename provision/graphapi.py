@@ -12,8 +12,11 @@ from typing import Any
 from urllib.parse import quote
 
 
-class GraphError(Exception):
-    """A Graph error answer: status, code and message from the OData error envelope."""
+from provision.errors import ProvisionError
+
+
+class GraphError(ProvisionError):
+    """A Graph error answer: status, code and message from the OData error envelope (one line for the CLI)."""
 
     def __init__(self, status: int, code: str, message: str):
         super().__init__(f"{code}: {message}" if code else message)

@@ -17,7 +17,7 @@ from provision import graphapi
 from provision.context import write_private
 from provision.plan import KNOWN_AFTER_APPLY, Change
 from provision.resources import graph_util
-from provision.resources.base import EXTERNAL, OURS, Resource, conflict
+from provision.resources.base import EXTERNAL, OURS, Resource, conflict, other_environments
 
 RESOURCE = "app registration"
 SELECT = "$select=id,appId,displayName,uniqueName,tags,passwordCredentials"
@@ -76,16 +76,17 @@ class AppRegistration(Resource):
             ctx, f"/applications(uniqueName={graphapi.key(ctx.unique_name(name))})?{SELECT}")
         ownership = OURS
         if app is None:
-            same = (await graphapi.call(
-                ctx, "GET", f"/applications?$filter=displayName eq {graphapi.key(name)}&{SELECT}"))["value"]
+            same = other_environments(ctx, name, (await graphapi.call(
+                ctx, "GET", f"/applications?$filter=displayName eq {graphapi.key(name)}&{SELECT}"))["value"])
             if not same:
                 return None
             if not ctx.adopt or len(same) > 1:
                 return {**same[0], "_ownership": "conflict", "_count": len(same)}
             app, ownership = same[0], EXTERNAL
-        sp = await graphapi.get_or_none(ctx, f"/servicePrincipals(appId={graphapi.key(app['appId'])})?$select=id")
+        sp = await graphapi.get_or_none(ctx, f"/servicePrincipals(appId={graphapi.key(app['appId'])})"
+                                             f"?$select=id,tags")
         return {**app, "servicePrincipalId": sp["id"] if sp else None, "secretKeyId": held_key(ctx, app),
-                "_ownership": ownership}
+                "servicePrincipalOurs": bool(sp and ctx.env_tag in (sp.get("tags") or [])), "_ownership": ownership}
 
     def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
         name = self.label(ctx)
@@ -127,7 +128,7 @@ class AppRegistration(Resource):
             ctx.event(RESOURCE, f"application {name} ({app['appId']})")
         if not app.get("servicePrincipalId"):
             sp = await _ensure_service_principal(ctx, app["appId"], fresh=app["id"] in ctx.created, name=name)
-            app["servicePrincipalId"] = sp["id"]
+            app["servicePrincipalId"], app["servicePrincipalOurs"] = sp["id"], True
             ctx.event(RESOURCE, f"service principal {sp['id']}")
         if "clientSecret" in change.fields:
             app = await self._new_secret(ctx, app)
@@ -172,11 +173,18 @@ class AppRegistration(Resource):
                 if e.response_status_code != 404:
                     raise
             done = [Change(RESOURCE, name, "delete")]
-        else:  # adopted: take back only the secrets we added
+        else:  # adopted: take back only what we added — our secrets, and the service principal if we made it
             done = []
             for c in ours_secrets(ctx, actual):
                 if await graph_util.remove_secret(ctx.graph, actual["id"], c["keyId"]):
                     done.append(Change(RESOURCE, name, "delete", note=f"our client secret {c['keyId']}"))
+            if actual.get("servicePrincipalOurs"):
+                try:
+                    await graphapi.call(ctx, "DELETE", f"/servicePrincipals/{actual['servicePrincipalId']}")
+                except graphapi.GraphError as e:
+                    if e.response_status_code != 404:
+                        raise
+                done.append(Change(RESOURCE, name, "delete", note="the service principal provision made for it"))
         try:
             secret_path(ctx).unlink()
         except OSError:
@@ -190,7 +198,7 @@ async def _ensure_service_principal(ctx: Any, app_id: str, *, fresh: bool, name:
     from provision.consistency import retry_lag
 
     path = f"/servicePrincipals(appId={graphapi.key(app_id)})"
-    body = {"tags": ["WindowsAzureActiveDirectoryIntegratedApp"]}
+    body = {"tags": ["WindowsAzureActiveDirectoryIntegratedApp", ctx.env_tag]}  # ours to delete with an adopted app
     sp = await retry_lag(lambda: graphapi.call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"}),
                          what=f"service principal of {name}", expect_lag=fresh)
     if sp is None:

@@ -59,6 +59,15 @@ def conflict(resource: str, name: str, what: str, *, by_id: str | None = None, r
                   note=f"{what} exists but was not created by this environment; " + ", ".join(ways))
 
 
+def other_environments(ctx: Any, name: str, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop the Entra objects another provision environment made under the same display name: their uniqueName is
+    `<display name>-<its environment key>`. They are that environment's, not in our way."""
+    import re
+
+    theirs = re.compile(re.escape(name) + r"-[0-9a-f]{8}")
+    return [o for o in objects if not theirs.fullmatch(o.get("uniqueName") or "")]
+
+
 def arm_owned(ctx: Any, tags: dict[str, str] | None) -> bool:
     """ARM objects this environment made carry its tags (the environment's name within its resource group)."""
     tags = tags or {}

@@ -227,7 +227,7 @@ async def preflight_readonly(ctx: Context) -> None:
     name, loc = v["cluster.name"], v["location"]
     avail = await ctx.arm_call(ctx.hdinsight.locations.check_name_availability, loc,
                                NameAvailabilityCheckRequestParameters(name=name, type="clusters"))
-    if not avail.name_available:
+    if not avail.name_available and await _twin(ctx) is None:
         raise InvalidInput(f"cluster.name: '{name}' is not available ({avail.message or avail.reason}); choose "
                            f"another name")
     sizes = await default_sizes(ctx)
@@ -291,20 +291,29 @@ async def _create(ctx: Any, group: dict[str, Any], network: dict[str, Any] | Non
     v = ctx.spec.values
     rg, name = v["resource_group"], v["cluster.name"]
     body = await desired_body(ctx, group, network)
-    await validate_request(ctx, body, fresh_group=group["id"] in ctx.created)
     try:
+        await validate_request(ctx, body, fresh_group=group["id"] in ctx.created)
         await ctx.arm_call(ctx.hdinsight.clusters.begin_create, rg, name,
                            ClusterCreateParametersExtended.from_dict(body), polling=False)
-    except HttpResponseError as e:
-        existing = await read_cluster(ctx) if e.status_code == 409 else None
-        if existing is None or _state(existing)[0].lower() != "inprogress":
+    except (ProvisionError, HttpResponseError) as e:
+        # A twin run of this environment (another machine) got there first: its deployment is ours to follow.
+        taken = "ClusterNameUnavailable" in str(e) or getattr(e, "status_code", None) == 409
+        if not taken or await _twin(ctx) is None:
             raise
-        ctx.event(RESOURCE, f"another run is already deploying {name}: following it")
     else:
         ctx.event(RESOURCE, f"deployment of {name} accepted")
     if not ctx.options.get("wait", True):
         return {**(await read_cluster(ctx) or {}), "_ownership": OURS}
     return await _follow(ctx)
+
+
+async def _twin(ctx: Any) -> dict[str, Any] | None:
+    """The cluster of this name, if this environment made it (a racing run's deployment), else None."""
+    c = await read_cluster(ctx)
+    if c is None or not arm_owned(ctx, c.get("tags")):
+        return None
+    ctx.event(RESOURCE, f"another run of this environment is deploying {c['name']}: following it")
+    return c
 
 
 async def _wait_gone(ctx: Any) -> None:

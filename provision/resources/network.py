@@ -112,11 +112,11 @@ def _source_relation(rule_source: str, ours: str) -> str:
         if rn.version != un.version:
             return "none"
         return "contains" if un.subnet_of(rn) else ("overlaps" if rn.overlaps(un) else "none")
+    if rs.lower() == "internet" and us.lower() != "internet":  # service tags' and public CIDRs' addresses are
+        return "contains" if (un is None or un.is_global) else "none"  # Internet addresses
     if rn is None and un is None:  # two service tags: the same tag, or a regional part of it
         a, b = rs.lower(), us.lower()
         return "contains" if a == b or b.startswith(a + ".") else ("overlaps" if a.startswith(b + ".") else "none")
-    if rs.lower() == "internet":  # service tags' addresses and public CIDRs are Internet addresses
-        return "contains" if (un is None or un.is_global) else "none"
     if rs.lower() == "virtualnetwork" and un is not None and un.is_private:
         return "overlaps"
     return "none"

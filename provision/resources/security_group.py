@@ -11,7 +11,7 @@ from typing import Any
 
 from provision import graphapi
 from provision.plan import Change
-from provision.resources.base import EXTERNAL, OURS, Resource, conflict
+from provision.resources.base import EXTERNAL, OURS, Resource, conflict, other_environments
 
 RESOURCE = "security group"
 SELECT = "$select=id,displayName,uniqueName,mailNickname,securityEnabled,mailEnabled,description,groupTypes"
@@ -53,8 +53,8 @@ class SecurityGroup(Resource):
         g = await graphapi.get_or_none(ctx, f"/groups(uniqueName={graphapi.key(ctx.unique_name(name))})?{SELECT}")
         if g is not None:
             return {**g, "_ownership": OURS}
-        same = (await graphapi.call(ctx, "GET", f"/groups?$filter=displayName eq {graphapi.key(name)}&{SELECT}"
-                                    ))["value"]
+        same = other_environments(ctx, name, (await graphapi.call(
+            ctx, "GET", f"/groups?$filter=displayName eq {graphapi.key(name)}&{SELECT}"))["value"])
         if not same:
             return None
         if ctx.adopt and len(same) == 1:
