@@ -148,6 +148,9 @@ def read_config_file(path: str | os.PathLike) -> dict[str, str]:
     p = Path(path).expanduser()
     try:
         text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError("--config", f"{str(p)!r} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                                          f"offset {exc.start})", "save it as UTF-8") from None
     except OSError as exc:
         raise ValidationError("--config", f"cannot read {str(p)!r} ({exc.strerror or exc})",
                               "pass an existing dotenv or JSON file") from None

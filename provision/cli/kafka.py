@@ -295,10 +295,14 @@ def _argument_values(values: tuple[str, ...], as_text: bool) -> list[Any]:
 
 
 def _read_source(path: str) -> tuple[str, str]:
-    if path == "-":
-        return sys.stdin.read(), "stdin"
     try:
+        if path == "-":
+            return sys.stdin.read(), "stdin"
         return Path(path).read_text(encoding="utf-8-sig"), path
+    except UnicodeDecodeError as exc:
+        origin = "stdin" if path == "-" else repr(path)
+        raise bad_input("--file", f"{origin} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                                  f"{exc.start})", "save the records as UTF-8 JSON or JSON lines") from None
     except OSError as exc:
         raise bad_input("--file", f"cannot read {path!r} ({exc.strerror or exc})",
                         "pass a readable file, or - for stdin") from None
@@ -341,11 +345,27 @@ def produce(topic: str, values: tuple[str, ...], path: str | None, fmt: str, key
     if not records:
         raise bad_input("records", "none given", "pass VALUES, --file FILE, or pipe JSON lines on stdin")
     with build_client() as kr:
+        _check_partitions(kr, topic, partition, records)
         result = kr.produce(topic, records, key=key, partition=partition, batch_size=batch_size)
     if output == "json":
         echo_json(result.to_dict())
     else:
         click.echo(f"produced {result.records} record(s) to {topic} in {result.requests} request(s)")
+
+
+def _check_partitions(kr: Any, topic: str, partition: int | None, records: list[Any]) -> None:
+    """Partitions named by --partition or by the records must exist: the proxy's 404 would not say which (a
+    missing partition reads as a missing topic), so ask for the topic's partitions first — only when some are named."""
+    named = {p for p in [partition, *(getattr(r, "partition", None) for r in records)] if isinstance(p, int)}
+    if not named:
+        return
+    count = len(kr.partitions(topic))
+    missing = sorted(p for p in named if p >= count)
+    if missing:
+        where = "--partition" if partition in missing else "records"
+        have = f"partitions 0–{count - 1}" if count > 1 else "only partition 0" if count == 1 else "no partitions"
+        raise bad_input(where, f"partition {missing[0]} of topic {topic!r} does not exist (the topic has {have})",
+                        f"pick one of them; see `provision kafka partitions {topic}`")
 
 
 # -- consume ------------------------------------------------------------------------------------------------------

@@ -23,8 +23,6 @@ UP_REQUESTS = [
     ("arm-rg-put", "PUT", r"(?i)/resourcegroups/rg-ci-env$"),
     ("arm-nsg-get", "GET", r"/networkSecurityGroups/nsg-ci-env$"),
     ("arm-nsg-put", "PUT", r"/networkSecurityGroups/nsg-ci-env$"),
-    ("arm-rule-put", "PUT", r"/securityRules/provision-hdinsight-443$"),
-    ("arm-rule-get", "GET", r"/securityRules/provision-kafkarest-9400$"),
     ("arm-vnet-get", "GET", r"/virtualNetworks/vnet-ci-env$"),
     ("arm-vnet-put", "PUT", r"/virtualNetworks/vnet-ci-env$"),
     ("arm-subnet-get", "GET", r"/subnets/hdinsight$"),
@@ -41,12 +39,12 @@ UP_REQUESTS = [
     ("arm-validate-post", "POST", r"/validateCreateRequest$"),
     ("arm-cluster-put", "PUT", r"/clusters/[^/]+$"),
     ("arm-cluster-get", "GET", r"/clusters/[^/]+$"),
-    ("arm-cluster-operation-get", "GET", r"/clusters/[^/]+/azureasyncoperations/"),
     ("graph-app-get", "GET", r"^/v1\.0/applications\(uniqueName="),
     ("graph-app-patch", "PATCH", r"^/v1\.0/applications\(uniqueName="),
-    ("graph-sp-get", "GET", r"^/v1\.0/servicePrincipals\(appId="),
+    ("graph-apps-list-get", "GET", r"^/v1\.0/applications$"),
     ("graph-sp-patch", "PATCH", r"^/v1\.0/servicePrincipals\(appId="),
     ("graph-group-get", "GET", r"^/v1\.0/groups\(uniqueName="),
+    ("graph-groups-list-get", "GET", r"^/v1\.0/groups$"),
     ("graph-group-patch", "PATCH", r"^/v1\.0/groups\(uniqueName="),
     ("graph-addpassword-post", "POST", r"/addPassword$"),
     ("graph-member-post", "POST", r"/members/\$ref$"),
@@ -93,23 +91,24 @@ def graph_objects(admin, kind: str, **match: str) -> list[dict]:
     return [o for o in admin.objects(kind) if all(o.get(k) == v for k, v in match.items())]
 
 
-def assert_one_client(admin, unique_name: str, held_key_id: str) -> dict:
-    """Exactly one app and service principal for the name, and exactly one secret on the app: the one held."""
-    apps = graph_objects(admin, "application", uniqueName=unique_name)
-    assert len(apps) == 1, [a["id"] for a in apps]
+def assert_one_client(admin, display_name: str, app_id: str, held_key_id: str) -> dict:
+    """Exactly one app (and service principal) of that name, the one in use, with exactly one secret: the one held
+    locally (an orphan whose secret was lost with a response would be a second one)."""
+    apps = graph_objects(admin, "application", displayName=display_name)
+    assert [a["appId"] for a in apps] == [app_id]
     creds = apps[0].get("passwordCredentials", [])
     assert [c["keyId"] for c in creds] == [held_key_id], creds
-    sps = graph_objects(admin, "servicePrincipal", appId=apps[0]["appId"])
+    sps = graph_objects(admin, "servicePrincipal", appId=app_id)
     assert len(sps) == 1
     return sps[0]
 
 
-def assert_member_once(emulator, operator_credential, group_name: str, sp_id: str) -> None:
-    """The group exists once and lists the service principal (memberships are a set: listed once or not)."""
+def assert_member_once(emulator, operator_credential, group_id: str, sp_id: str) -> None:
+    """The group lists the service principal as its only member (memberships are a set: listed once or not)."""
     import requests
 
     token = operator_credential.get_token("https://graph.microsoft.com/.default").token
-    r = requests.get(f"{emulator.graph_url}/groups(uniqueName='{group_name}')/members",
+    r = requests.get(f"{emulator.graph_url}/groups/{group_id}/members",
                      headers={"Authorization": f"Bearer {token}"}, verify=str(emulator.ca_cert), timeout=10)
     assert r.status_code == 200, r.text
     assert [m["id"] for m in r.json()["value"]] == [sp_id]
@@ -128,9 +127,8 @@ def test_up_survives_one_fault(env, admin, emulator, operator_credential, method
     out = json.loads(result.stdout)["outputs"]
     assert out["clusterState"] == "Running"
     held = json.loads(Path(out["clientSecretFile"]).read_text())
-    sp = assert_one_client(admin, APP, held["keyId"])
-    assert_member_once(emulator, operator_credential, GROUP, sp["id"])
-    assert len(graph_objects(admin, "group", uniqueName=GROUP)) == 1
+    sp = assert_one_client(admin, APP, out["clientId"], held["keyId"])
+    assert_member_once(emulator, operator_credential, out["securityGroupId"], sp["id"])
 
     plan = json.loads(run("plan", "--output", "json").stdout)
     assert {c["action"] for c in plan["changes"]} == {"noop"}, plan["changes"]
@@ -147,8 +145,10 @@ def test_grant_survives_one_fault(env, admin, emulator, operator_credential, met
     admin.clear_faults()
 
     meta = json.loads(next(Path(env["PROVISION_STATE_DIR"]).rglob("orders.credential.json")).read_text())
-    sp = assert_one_client(admin, "orders", meta["keyId"])
-    assert_member_once(emulator, operator_credential, GROUP, sp["id"])
+    sp = assert_one_client(admin, "orders", meta["appId"], meta["keyId"])
+    groups = graph_objects(admin, "group", displayName=GROUP)
+    assert len(groups) == 1
+    assert_member_once(emulator, operator_credential, groups[0]["id"], sp["id"])
 
     seq = admin.last_seq()
     again = run("access", "grant", "orders", "--output", "json")
