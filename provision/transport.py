@@ -182,3 +182,40 @@ def is_transient(exc: BaseException) -> bool:
     status = getattr(exc, "response_status_code", None) or getattr(exc, "status_code", None)
     return isinstance(exc, httpx.TransportError) or status in RETRY_STATUSES
 
+
+def describe_failure(exc: BaseException) -> str | None:
+    """One line for a transient failure that outlived the retries — the request, what happened and that running
+    the command again is safe — or None for any other error. For the CLI's error handler."""
+    try:
+        import httpx
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    except ImportError:  # pragma: no cover
+        return None
+    method = url = None
+    if isinstance(exc, httpx.TransportError):
+        try:
+            method, url = exc.request.method, str(exc.request.url)
+        except RuntimeError:  # no request attached
+            pass
+        what = ("could not connect" if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)) else
+                "timed out" if isinstance(exc, httpx.TimeoutException) else "the connection dropped without an answer")
+    elif isinstance(exc, ServiceRequestError):
+        what = "could not connect"
+    elif isinstance(exc, ServiceResponseError):
+        what = "the connection dropped without an answer"
+    elif isinstance(exc, HttpResponseError) and exc.status_code in RETRY_STATUSES:
+        request = getattr(getattr(exc, "response", None), "request", None)
+        method, url = getattr(request, "method", None), getattr(request, "url", None)
+        what = f"answered {exc.status_code}"
+    elif getattr(exc, "response_status_code", None) in RETRY_STATUSES:  # msgraph (kiota) APIError
+        what = f"Microsoft Graph answered {exc.response_status_code}"  # type: ignore[attr-defined]
+    else:
+        return None
+    target = ""
+    if method and url:
+        parts = urlsplit(str(url))
+        service = "Microsoft Graph" if "graph" in parts.netloc or parts.path.startswith("/v1.0") else "Azure"
+        target = f"{service} {method} {parts.path}: "
+    return (f"{target}{what} (after {MAX_RETRIES} retries); nothing is left half-done that a re-run cannot finish — "
+            f"run the same command again")
+

@@ -150,6 +150,42 @@ async def _remove_marked_secrets(graph: Any, app_object_id: str, display_name: s
     return removed
 
 
+async def add_federated_credential(graph: Any, app_object_id: str, body: Any, *, what: str) -> Any:
+    """POST …/federatedIdentityCredentials: the credential (`body`: a FederatedIdentityCredential with a name,
+    issuer and subject). A plain POST create, never resent by the transport: after an ambiguous failure (dropped
+    connection, 5xx after sending) the app's credentials are read back and one with this name, issuer and subject
+    is the one this call made; only when there is none is the request sent again. A 409 (the name is taken) is
+    resolved the same way, so a retry never fails on its own earlier success."""
+    import asyncio
+
+    from provision import transport
+    from provision.consistency import retry_lag
+
+    async def made_already() -> Any:
+        listed = await graph.applications.by_application_id(app_object_id).federated_identity_credentials.get()
+        for c in getattr(listed, "value", None) or []:
+            if c.name == body.name and c.issuer == body.issuer and c.subject == body.subject:
+                return c
+        return None
+
+    for attempt in range(transport.MAX_RETRIES + 1):
+        try:
+            return await retry_lag(lambda: graph.applications.by_application_id(app_object_id)
+                                   .federated_identity_credentials.post(body), what=what)
+        except Exception as e:  # noqa: BLE001 — only transient failures and a conflict are reconciled
+            conflict = getattr(e, "response_status_code", None) == 409
+            if not (conflict or transport.is_transient(e)) or attempt >= transport.MAX_RETRIES:
+                raise
+            if conflict or transport.is_ambiguous(e):
+                found = await made_already()
+                if found is not None:
+                    return found
+                if conflict:
+                    raise
+            await asyncio.sleep(transport.backoff(attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def remove_secret(graph: Any, app_object_id: str, key_id: Any) -> bool:
     """removePassword; False when the secret (or the app) is already gone."""
     from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (

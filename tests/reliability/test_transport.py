@@ -60,3 +60,15 @@ def test_ambiguous_failures():
     assert not transport.is_ambiguous(httpx.ConnectError("refused", request=req))  # never sent
     assert transport.is_transient(httpx.ConnectError("refused", request=req))
     assert not transport.is_transient(ValueError("bad"))
+
+
+def test_describe_failure_names_the_request_and_says_a_rerun_is_safe():
+    import httpx
+    from azure.core.exceptions import ServiceResponseError
+
+    req = httpx.Request("PATCH", "https://graph.microsoft.com/v1.0/groups(uniqueName='g')")
+    line = transport.describe_failure(httpx.RemoteProtocolError("Server disconnected", request=req))
+    assert line.startswith("Microsoft Graph PATCH /v1.0/groups(uniqueName='g'): the connection dropped")
+    assert "run the same command again" in line and "\n" not in line
+    assert "dropped" in transport.describe_failure(ServiceResponseError("reset"))
+    assert transport.describe_failure(ValueError("a bug")) is None
