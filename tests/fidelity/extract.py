@@ -150,9 +150,78 @@ def extract(path: Path) -> dict[str, Any]:
             "recording": name, "interactions": out}
 
 
+# Microsoft's HDInsight ARM spec examples (Azure/azure-rest-api-specs, specification/hdinsight/resource-manager/
+# Microsoft.HDInsight/[HDInsight/]stable/2021-06-01/examples/), replayed as one scenario in this order.
+EXAMPLES = [  # (file, commit, method, path template, status to expect)
+    ("GetHDInsightUsages.json", "0ed2a5b1", "GET", "/subscriptions/subid/providers/Microsoft.HDInsight/locations/"
+     "{location}/usages", "200"),
+    ("GetHDInsightCapabilities.json", "b3b509f0", "GET", "/subscriptions/subid/providers/Microsoft.HDInsight/"
+     "locations/{location}/capabilities", "200"),
+    ("HDI_Locations_ListBillingSpecs.json", "0d2dd06d", "GET", "/subscriptions/subid/providers/Microsoft.HDInsight/"
+     "locations/{location}/billingSpecs", "200"),
+    ("CreateKafkaClusterWithKafkaRestProxy.json", "f186684d", "PUT", "/subscriptions/subid/resourceGroups/"
+     "{resourceGroupName}/providers/Microsoft.HDInsight/clusters/{clusterName}", "200"),
+    ("GetLinuxHadoopCluster.json", "9c8a4c0a", "GET", "/subscriptions/subid/resourceGroups/{resourceGroupName}/"
+     "providers/Microsoft.HDInsight/clusters/{clusterName}", "200"),
+    ("HDI_Locations_CheckClusterNameAvailability.json", "90c52b49", "POST", "/subscriptions/subid/providers/"
+     "Microsoft.HDInsight/locations/{location}/checkNameAvailability", "200"),
+    ("HDI_Locations_ValidateClusterCreateRequest.json", "2275c3ea", "POST", "/subscriptions/subid/providers/"
+     "Microsoft.HDInsight/locations/{location}/validateCreateRequest", "200"),
+    ("DeleteLinuxHadoopCluster.json", "55334f9f", "DELETE", "/subscriptions/subid/resourceGroups/"
+     "{resourceGroupName}/providers/Microsoft.HDInsight/clusters/{clusterName}", "202"),
+]
+# What the examples leave out or blank that a real request needs (each noted in the facts' _about).
+EXAMPLE_FIXES = {
+    "CreateKafkaClusterWithKafkaRestProxy.json": {"location": "southcentralus"},  # ARM requires a location
+}
+# The name check example shows a taken name: asked here for the cluster the scenario created.
+EXAMPLE_OVERRIDES = {"HDI_Locations_CheckClusterNameAvailability.json": {"name": "cluster1"}}
+# Kind-specific facts of another kind's example that a Kafka cluster cannot show (the Hadoop GET example).
+NOT_FOR_KAFKA = {"GetLinuxHadoopCluster.json": {"properties.clusterDefinition.kind", "tags.key1"}}
+# Where recorded Azure traffic contradicts an example, the recording wins: the create answers with the cluster as
+# it starts (kind as sent, InProgress / Accepted, no connectivity endpoints yet), not in its final state.
+CONTRADICTED = {"CreateKafkaClusterWithKafkaRestProxy.json": (
+    "properties.connectivityEndpoints", "properties.clusterDefinition.kind", "properties.provisioningState",
+    "properties.clusterState")}
+
+
+def extract_examples(folder: Path) -> dict[str, Any]:
+    out = []
+    for n, (name, commit, method, template, status) in enumerate(EXAMPLES):
+        ex = json.loads((folder / name).read_text())
+        params = ex["parameters"]
+        path = re.sub(r"\{(\w+)\}", lambda m: str(params[m.group(1)]).replace(" ", "").lower()
+                      if m.group(1) == "location" else str(params[m.group(1)]), template)
+        body = params.get("parameters")
+        if isinstance(body, dict):
+            body = {**EXAMPLE_FIXES.get(name, {}), **body, **EXAMPLE_OVERRIDES.get(name, {})}
+        resp = ex["responses"][status]
+        rbody = resp.get("body")
+        headers = {h.lower(): True for h in (resp.get("headers") or {}) if h.lower() != "location"
+                   or method == "DELETE"}  # the recorded create answers with Azure-AsyncOperation, not Location
+        skip = NOT_FOR_KAFKA.get(name, set()) | {
+            k for k in key_paths(rbody) | set(enums(rbody)) if k.startswith(CONTRADICTED.get(name, ("\0",)))}
+        out.append({"n": n, "example": f"{name} (commit {commit})", "method": method,
+                    "path": f"{path}?api-version={params['api-version']}", "host": "management.azure.com",
+                    "body": body, "status": int(status), "headers": headers,
+                    "keys": sorted(k for k in key_paths(rbody) if k not in skip),
+                    "enums": {k: v for k, v in enums(rbody).items() if k not in skip and not k.startswith(
+                        ("properties.clusterVersion", "properties.computeProfile.roles[].hardwareProfile"))},
+                    "ids": {}, "links": {}})
+    return {"_about": "Facts from Microsoft's HDInsight ARM spec examples (Azure/azure-rest-api-specs, "
+                      "specification/hdinsight/resource-manager/Microsoft.HDInsight/[HDInsight/]stable/2021-06-01/"
+                      "examples/, each interaction names its file and commit), replayed as one scenario: usages, "
+                      "capabilities, billing specs, create the Kafka REST proxy cluster (the example's body plus "
+                      "the location ARM requires), get it (against the Linux Hadoop GET example's keys, less its "
+                      "kind and tags), check its name (the example's taken name replaced by the scenario's cluster), validate a create request, delete it. The create's "
+                      "Location header is not checked: recorded Azure answers it with Azure-AsyncOperation.",
+            "recording": "spec-examples/hdinsight-2021-06-01", "interactions": out}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("recordings", type=Path)
+    parser.add_argument("--examples", type=Path, help="the HDInsight ARM spec examples folder")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "data" / "fidelity")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -160,6 +229,11 @@ def main() -> None:
         facts = extract(args.recordings / name)
         target = args.out / re.sub(r"\.yaml$", ".json", name)
         target.write_text(json.dumps(facts, indent=1, sort_keys=False) + "\n")
+        print(f"{target}: {len(facts['interactions'])} interactions")
+    if args.examples:
+        facts = extract_examples(args.examples)
+        target = args.out / "spec_hdinsight_examples.json"
+        target.write_text(json.dumps(facts, indent=1) + "\n")
         print(f"{target}: {len(facts['interactions'])} interactions")
 
 

@@ -193,13 +193,33 @@ def billing_specs(location: str) -> dict[str, Any]:
     }
 
 
+# Component versions per HDInsight version, by cluster kind (HDInsight's component version docs). 4.0 is HDP 3.1
+# based; 5.x are not HDP based. Storm, R Server and the Windows (PaaS) versions were retired before 4.0.
+COMPONENTS: dict[str, dict[str, str]] = {
+    "4.0": {"HDP": "3.1", "Hadoop": "3.1.1", "Spark": "2.4", "HBase": "2.1.6", "InteractiveHive": "3.1"},
+    "5.0": {"Hadoop": "3.1.1", "Spark": "3.1", "HBase": "2.1.6", "InteractiveHive": "3.1"},
+    "5.1": {"Hadoop": "3.3.4", "Spark": "3.3", "HBase": "2.4.11", "InteractiveHive": "3.1.2"},
+}
+
+
 def capabilities(location_display: str, cores_used: int, quota: int) -> dict[str, Any]:
-    """A small capabilities answer (shape of GetHDInsightCapabilities.json): versions, this region, quota."""
+    """The capabilities answer in the shape of GetHDInsightCapabilities.json: versions (IaaS; the PaaS list is
+    empty, those versions are retired), regions, VM sizes and their filters (as billingSpecs gives them, in this
+    API's capitalised keys), features, quota."""
+    sizes = [s.name.upper() for s in _SIZES]
+    filters = [{"FilterMode": f["filterMode"], "Regions": f["regions"], "ClusterFlavors": f["clusterFlavors"],
+                "NodeTypes": f["nodeTypes"], "ClusterVersions": f["clusterVersions"], "VMSizes": f["vmSizes"]}
+               for f in billing_specs(location_display)["vmSizeFilters"]]
     return {
-        "versions": {"iaas": {"available": [
-            {"friendlyName": v.short, "displayName": f"Version {v.build}", "isDefault": v.short == "5.1",
-             "componentVersions": {"Kafka": v.kafka[0]}} for v in VERSIONS.values()]}},
-        "regions": {"iaas": {"available": [location_display.upper()]}},
+        "versions": {
+            "paas": {"available": []},
+            "iaas": {"available": [
+                {"friendlyName": v.short, "displayName": f"Version {v.build}", "isDefault": v.short == "5.1",
+                 "componentVersions": {**COMPONENTS.get(v.short, {}), "Kafka": v.kafka[0]}}
+                for v in VERSIONS.values()]}},
+        "regions": {"paas": {"available": []}, "iaas": {"available": [location_display.upper()]}},
+        "vmsizes": {"paas": {"available": []}, "iaas": {"available": sizes}},
+        "vmsize_filters": filters,
         "features": ["KAFKA_REST_PROXY", "IAAS_VALIDATE_NSG", "VIRTUAL_NETWORK_ENABLED", "CLUSTER_RESIZE"],
         "quota": {"coresUsed": cores_used, "maxCoresAllowed": quota,
                   "regionalQuotas": [{"regionName": location_display, "coresUsed": cores_used,
