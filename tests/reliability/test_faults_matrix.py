@@ -154,3 +154,60 @@ def test_grant_survives_one_fault(env, admin, emulator, operator_credential, met
     again = run("access", "grant", "orders", "--output", "json")
     assert again.exit_code == 0, again.output
     assert [e for e in admin.requests(seq) if e["write"] and e["family"] in ("graph", "arm")] == []
+
+
+# `access rotate orders` on a granted client: a new secret, then the old one removed.
+ROTATE_REQUESTS = [
+    ("graph-app-get", "GET", r"^/v1\.0/applications\(uniqueName="),
+    ("graph-sp-get", "GET", r"^/v1\.0/servicePrincipals\(appId="),
+    ("graph-addpassword-post", "POST", r"/addPassword$"),
+    ("graph-removepassword-post", "POST", r"/removePassword$"),
+    ("arm-cluster-get", "GET", r"/clusters/[^/]+$"),
+]
+
+# `down --yes` on a converged environment.
+DOWN_REQUESTS = [
+    ("graph-app-get", "GET", r"^/v1\.0/applications\(uniqueName="),
+    ("graph-group-get", "GET", r"^/v1\.0/groups\(uniqueName="),
+    ("graph-checkmembergroups-post", "POST", r"/checkMemberGroups$"),
+    ("arm-cluster-delete", "DELETE", r"/clusters/[^/]+$"),
+    ("arm-cluster-operation-get", "GET", r"/clusters/[^/]+/operationresults/"),
+    ("graph-member-delete", "DELETE", r"/members/[^/]+/\$ref$"),
+    ("graph-app-delete", "DELETE", r"^/v1\.0/applications/[0-9a-f-]+$"),
+    ("graph-group-delete", "DELETE", r"^/v1\.0/groups/[0-9a-f-]+$"),
+    ("arm-storage-delete", "DELETE", r"/storageAccounts/[a-z0-9]+$"),
+    ("arm-vnet-delete", "DELETE", r"/virtualNetworks/vnet-ci-env$"),
+    ("arm-nsg-delete", "DELETE", r"/networkSecurityGroups/nsg-ci-env$"),
+    ("arm-rg-resources-get", "GET", r"(?i)/resourcegroups/rg-ci-env/resources$"),
+    ("arm-rg-delete", "DELETE", r"(?i)/resourcegroups/rg-ci-env$"),
+    ("arm-rg-operation-get", "GET", r"^/subscriptions/[^/]+/operationresults/"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "fault"), cases(ROTATE_REQUESTS))
+def test_rotate_survives_one_fault(env, admin, method, path, fault):
+    assert run("group", "create").exit_code == 0
+    assert run("access", "grant", "orders").exit_code == 0
+    admin.add_fault(methods=[method], path=path, count=1, **fault)
+    seq = admin.last_seq()
+    result = run("access", "rotate", "orders", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert len(fired(admin, seq)) == 1
+    admin.clear_faults()
+    meta = json.loads(next(Path(env["PROVISION_STATE_DIR"]).rglob("orders.credential.json")).read_text())
+    assert_one_client(admin, "orders", meta["appId"], meta["keyId"])  # the new secret only, the old one gone
+
+
+@pytest.mark.parametrize(("method", "path", "fault"), cases(DOWN_REQUESTS))
+def test_down_survives_one_fault(env, admin, method, path, fault):
+    assert run("up", "--output", "json").exit_code == 0
+    admin.add_fault(methods=[method], path=path, count=1, **fault)
+    seq = admin.last_seq()
+    result = run("down", "--yes", "--output", "json")
+    assert result.exit_code == 0, result.output
+    assert len(fired(admin, seq)) == 1
+    admin.clear_faults()
+    assert graph_objects(admin, "application", displayName=APP) == []
+    assert graph_objects(admin, "group", displayName=GROUP) == []
+    plan = json.loads(run("plan", "--output", "json").stdout)
+    assert {c["action"] for c in plan["changes"]} == {"create"}, plan["changes"]
