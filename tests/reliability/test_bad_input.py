@@ -291,3 +291,18 @@ def test_produce_to_a_missing_partition_names_it(env, admin):
     assert [e for e in admin.requests(seq) if e["family"] == "kafkarest" and e["method"] == "POST"] == []
     ok = runner.invoke(cli, ["kafka", "produce", "events", "1", "--partition", "1", "--config", config])
     assert ok.exit_code == 0, ok.output
+
+
+def test_every_name_the_tool_sends_follows_azure_rules():
+    """Names the tool makes up itself (security rules, derived names) pass the same rules as the user's."""
+    from provision import spec
+    from provision.resources.network import desired_rules_for
+
+    s = spec.resolve(None, {"name": "a" * 22, "network_client_cidrs": "203.0.113.0/24"}, env={})
+    for rule in desired_rules_for(s.values):
+        spec.SECURITY_RULE_NAME("security rule", rule.name)
+    for key in ("network.vnet_name", "network.nsg_name", "network.subnet_name", "cluster.name", "storage.account",
+                "storage.container", "app.name", "group.name", "resource_group"):
+        spec.FIELDS_BY_KEY[key].check(key, s.values[key])
+    with pytest.raises(spec.SpecError, match="security rule"):
+        spec.SECURITY_RULE_NAME("security rule", "rule#1")
