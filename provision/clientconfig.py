@@ -259,9 +259,41 @@ def load(config_file: str | os.PathLike | None = None, overrides: Mapping[str, A
         ("environment", {k: environ[k] for k in KEYS if environ.get(k)}),
     ]
     merged, sources = _merge(layers)
+    if merged.get(SECRET, "").strip().startswith("@Microsoft.KeyVault("):
+        merged[SECRET] = _resolve_secret_reference(merged, sources.get(SECRET, ""))
     env_client = layers[2][1].get(CLIENT_ID)
     return _validate(merged, sources, exclude_environment_credential=bool(
         env_client and merged.get(CLIENT_ID) and env_client != merged[CLIENT_ID]))
+
+
+def _resolve_secret_reference(values: dict[str, str], origin: str) -> str:
+    """`AZURE_CLIENT_SECRET=@Microsoft.KeyVault(SecretUri=…)` (Azure's reference syntax, as App Service and
+    Functions resolve it): read with the caller's own credential — DefaultAzureCredential (az login, the
+    environment's service principal, managed identity) against the same authority and CA as the client."""
+    from provision import secretstore
+
+    if not secretstore.REFERENCE.fullmatch(values[SECRET].strip()):
+        raise ValidationError(f"{SECRET} ({origin})", "is not a Key Vault reference",
+                              "write @Microsoft.KeyVault(SecretUri=https://<vault>/secrets/<name>)")
+    from azure.identity import DefaultAzureCredential
+
+    ca = values.get(CA) or values.get(REQUESTS_CA)
+    authority = _authority(values.get(AUTHORITY))
+    kwargs: dict[str, Any] = {}
+    if authority:
+        kwargs["authority"] = authority
+        if _host(authority) not in WELL_KNOWN_AUTHORITIES:
+            kwargs["disable_instance_discovery"] = True
+    if ca:
+        kwargs["connection_verify"] = ca
+    try:
+        with DefaultAzureCredential(**kwargs) as credential:
+            return secretstore.resolve_reference(values[SECRET], credential, ca)
+    except Exception as e:  # noqa: BLE001 — any failure to read the vault is one line naming the reference
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValidationError(f"{SECRET} ({origin})", f"the Key Vault reference could not be read ({first[:200]})",
+                              "sign in with an identity that has Key Vault Secrets User on the vault (az login, "
+                              "or AZURE_CLIENT_ID/AZURE_CLIENT_SECRET of the operator)") from None
 
 
 def _merge(layers: list[tuple[str, dict[str, str]]]) -> tuple[dict[str, str], dict[str, str]]:

@@ -152,6 +152,20 @@ class Context:
         return HDInsightManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
 
     @cached_property
+    def keyvault(self) -> Any:
+        from azure.mgmt.keyvault import KeyVaultManagementClient
+
+        return KeyVaultManagementClient(self.credential, self.subscription_id, **self._arm_kwargs())
+
+    @cached_property
+    def principal_object_id(self) -> str:
+        """The object id of the identity running provision (from its ARM token), for its own role assignments."""
+        import jwt
+
+        token = self.credential.get_token(self.cloud.arm_scope).token
+        return jwt.decode(token, options={"verify_signature": False})["oid"]
+
+    @cached_property
     def graph(self) -> Any:
         """A msgraph-sdk client (async). Build it inside the running event loop and use it only there."""
         import ssl

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 CLOUD_NAMES = ("local", "public", "china", "usgov")
-# HDInsight version → the Kafka versions it offers (hdinsight-arm notes §6.2). The REST proxy needs ≥ 4.0 / 2.1.
-KAFKA_VERSIONS = {"4.0": ("2.1", "2.4"), "5.0": ("2.4",), "5.1": ("3.2",)}
-DEFAULT_KAFKA = {"4.0": "2.4", "5.0": "2.4", "5.1": "3.2"}
+# HDInsight version → the Kafka versions it offers. Only supported versions: 5.1 (Kafka 3.2). HDInsight 4.0 and
+# 5.0 were retired on 31 March 2025 (Microsoft's "Azure HDInsight versions" / retirement notices); Azure no longer
+# creates them, so they are refused here, before any write.
+KAFKA_VERSIONS = {"5.1": ("3.2",)}
+DEFAULT_KAFKA = {"5.1": "3.2"}
+RETIRED_VERSIONS = {"4.0": "31 March 2025", "5.0": "31 March 2025"}
 
 
 class SpecError(ValueError):
@@ -78,6 +81,27 @@ def _int_range(lo: int, hi: int) -> Callable[[str, Any], None]:
             raise SpecError(name, f"{value} is outside {lo}–{hi}", f"use a whole number from {lo} to {hi}")
 
     return check
+
+
+def _cluster_version(name: str, value: Any) -> None:
+    if value in RETIRED_VERSIONS:
+        raise SpecError(name, f"HDInsight {value} was retired on {RETIRED_VERSIONS[value]} and Azure no longer "
+                              f"creates it", "set cluster.version to 5.1 (Kafka 3.2), the supported version")
+    _one_of(tuple(KAFKA_VERSIONS))(name, value)
+
+
+def _rest_proxy_config(name: str, value: Any) -> None:
+    """kafkaRestProperties.configurationOverride: a map of the REST proxy's setting names to string values."""
+    for k, v in value.items():
+        if not k.strip() or any(c.isspace() or ord(c) < 32 for c in k) or len(k) > 256:
+            raise SpecError(f"{name}.{k}", "setting names are 1–256 characters without spaces or control "
+                                           "characters", "write the REST proxy setting's name, e.g. "
+                                                          "consumer.request.timeout.ms")
+        if not isinstance(v, str):
+            raise SpecError(f"{name}.{k}", f"{v!r} is not a string; the REST proxy's configurationOverride "
+                                           f"holds string values", f'quote it: {k} = "{v}"')
+        if len(v) > 1024 or any(ord(c) < 32 for c in v):
+            raise SpecError(f"{name}.{k}", "values are at most 1024 printable characters", "shorten the value")
 
 
 def _cidrs(name: str, value: Any) -> None:
@@ -207,6 +231,20 @@ REGIONS_BY_CLOUD = {
 }
 
 
+KEY_VAULT_NAME = re.compile(r"[A-Za-z](?!.*--)[A-Za-z0-9-]{1,22}[A-Za-z0-9]")
+
+
+def _key_vault(name: str, value: Any) -> None:
+    """A vault name as Azure has it (3–24 letters, digits, single hyphens, starting with a letter, not ending with
+    a hyphen) or the resource id of an existing vault."""
+    if value.startswith("/"):
+        _arm_id(r"Microsoft\.KeyVault/vaults/[^/]+")(name, value)
+        value = value.rstrip("/").split("/")[-1]
+    if not KEY_VAULT_NAME.fullmatch(value):
+        raise SpecError(name, f"'{value}' is not a valid Key Vault name (3–24 letters, digits and single hyphens, "
+                              f"starting with a letter, ending with a letter or digit)", "e.g. kv-kafka-dev")
+
+
 def _mail_nickname(name: str, value: Any) -> None:
     MAIL_NICKNAME(name, value)
     bad = sorted(set(value or "") & MAIL_NICKNAME_BAD)
@@ -260,6 +298,12 @@ FIELDS: tuple[Field, ...] = (
     Field("network.subnet_prefix", str, "10.10.0.0/24", "Address prefix of a created subnet.", _cidr),
     Field("network.nsg_name", str, None, "NSG to create when no nsg_id is given. Default: nsg-<name>.",
           NSG_NAME),
+    Field("network.resource_provider_connection", str, "Inbound", "Inbound (default) or Outbound: with Outbound "
+          "the cluster connects out to the HDInsight resource provider and needs no inbound management traffic "
+          "(networkProperties.resourceProviderConnection).", _one_of(("Inbound", "Outbound"))),
+    Field("network.private_link", str, "Disabled", "Enabled or Disabled: Private Link to the cluster "
+          "(networkProperties.privateLink); needs resource_provider_connection = Outbound and a subnet_id "
+          "prepared for it.", _one_of(("Enabled", "Disabled"))),
     Field("network.client_cidrs", list, [], "Client networks allowed to reach 443 and 9400 (besides the HDInsight "
           "service tag).", _cidrs),
     Field("storage.account", str, None, "Storage account for the cluster. Default: derived from name + subscription.",
@@ -267,8 +311,9 @@ FIELDS: tuple[Field, ...] = (
     Field("storage.container", str, None, "Blob container. Default: the cluster name in lowercase.", CONTAINER_NAME),
     Field("cluster.name", str, None, "HDInsight cluster name (globally unique). Default: <name>-<hash>.",
           CLUSTER_NAME),
-    Field("cluster.version", str, "5.1", "HDInsight version: 4.0, 5.0 or 5.1.", _one_of(tuple(KAFKA_VERSIONS))),
-    Field("cluster.kafka_version", str, None, "Kafka version: 2.1 or 2.4 on 4.0, 2.4 on 5.0, 3.2 on 5.1."),
+    Field("cluster.version", str, "5.1", "HDInsight version: 5.1 (4.0 and 5.0 were retired on 31 March 2025).",
+          _cluster_version),
+    Field("cluster.kafka_version", str, None, "Kafka version: 3.2 on 5.1."),
     Field("cluster.worker_count", int, 3, "Kafka broker (worker node) count.", _int_range(1, 100)),
     Field("cluster.disks_per_worker", int, 2, "Managed data disks per broker.", _int_range(1, 8)),
     Field("cluster.head_vm_size", str, None, "Head node VM size. Default: the region's billingSpecs default.",
@@ -279,6 +324,11 @@ FIELDS: tuple[Field, ...] = (
           "(the role is not sent).", _vm_size),
     Field("cluster.gateway_username", str, "admin", "Cluster login (gateway) user name.", USERNAME),
     Field("cluster.ssh_username", str, "sshuser", "SSH user name on the nodes.", _ssh_user),
+    Field("cluster.rest_proxy_config", dict, {}, "Kafka REST proxy settings (kafkaRestProperties."
+          "configurationOverride; TOML table of strings; env/flag: k=v,k2=v2).", _rest_proxy_config),
+    Field("secrets.key_vault", str, None, "Key Vault that holds every secret provision makes (the system of record "
+          "shared by every machine): a vault name (created in the resource group, RBAC, soft delete) or the "
+          "resource id of an existing vault. Unset: secrets stay in 0600 files under .provision/.", _key_vault),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
 # Passwords never come from the TOML file: only from these env vars, or generated and stored 0600.
@@ -362,7 +412,7 @@ def load_file(path: str | os.PathLike | None) -> dict[str, Any]:
         else:
             flat[k] = v
     for k in flat:
-        if "password" in k or "secret" in k:
+        if k not in FIELDS_BY_KEY and ("password" in k or "secret" in k):
             raise SpecError(k, "secrets are not read from the TOML file",
                             f"set {SECRET_ENV.get(k.split('.')[-1], 'PROVISION_GATEWAY_PASSWORD')} or let "
                             f"provision generate one")
@@ -487,12 +537,33 @@ def _cross_checks(v: dict[str, Any], env: Any) -> None:
         if not sub.subnet_of(space):  # type: ignore[arg-type]
             raise SpecError("network.subnet_prefix", f"{sub} is not inside network.address_space {space}",
                             "pick a prefix inside the VNet's address space")
+    _private_network_checks(v)
     if v["cloud"] != "local" and v["subscription"] is None:
         raise SpecError("subscription", "is required for a real cloud",
                         "set PROVISION_SUBSCRIPTION, --subscription or AZURE_SUBSCRIPTION_ID")
     if v["cluster.gateway_username"] == v["cluster.ssh_username"]:
         raise SpecError("cluster.ssh_username", "must differ from cluster.gateway_username on HDInsight",
                         "e.g. keep gateway 'admin' and ssh 'sshuser'")
+
+
+PRIVATE_LINK_DOC = "Microsoft's \"Enable Private Link on an HDInsight cluster\""
+
+
+def _private_network_checks(v: dict[str, Any]) -> None:
+    """Private Link's documented prerequisites that the spec alone can tell (the subnet's are checked at plan time,
+    when it is read): the outbound resource provider connection, and a subnet prepared for it."""
+    if v["network.private_link"] != "Enabled":
+        return
+    if v["network.resource_provider_connection"] != "Outbound":
+        raise SpecError("network.private_link", "Private Link is available only when the resource provider "
+                                                f"connection is Outbound ({PRIVATE_LINK_DOC})",
+                        'set network.resource_provider_connection = "Outbound"')
+    if not v["network.subnet_id"]:
+        raise SpecError("network.private_link", "a Private Link cluster needs a subnet with "
+                                                "privateLinkServiceNetworkPolicies disabled and its own NAT gateway or "
+                                                f"firewall route for outbound traffic ({PRIVATE_LINK_DOC}), which "
+                                                "provision does not create",
+                        "prepare such a subnet and name it with network.subnet_id")
 
 
 def check_password(field_name: str, value: str, usernames: tuple[str, ...] = ()) -> None:

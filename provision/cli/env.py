@@ -275,17 +275,22 @@ def _run_smoke(ctx: Any, out: dict[str, Any], r: Runner) -> dict[str, Any]:
     from provision.engine import client_document
     from provision.kafkarest.smoke import run_smoke
 
-    from provision.resources.app_registration import load_secret
+    from provision import secretstore
+    from provision.resources.app_registration import held_secret
 
     doc = client_document(ctx, out["endpoint"], out["clientId"])
-    doc["AZURE_CLIENT_SECRET"] = (load_secret(ctx) or {}).get("clientSecret", "")
-    path = ctx.state_dir / "client.env"  # what a client would source; 0600 since it holds the secret
-    write_private(path, dotenv_text(doc))
+    doc["AZURE_CLIENT_SECRET"] = (run_async(held_secret(ctx)) or {}).get("clientSecret", "")
+    if secretstore.configured(ctx):  # the vault holds the secret: nothing written locally
+        config = clientconfig.load(None, overrides=doc, environ={})
+    else:
+        path = ctx.state_dir / "client.env"  # what a client would source; 0600 since it holds the secret
+        write_private(path, dotenv_text(doc))
+        config = clientconfig.load(path)
 
     def show(step: Any) -> None:
         click.echo(f"  smoke {step.status:<4} {step.name:<12} {step.seconds:7.2f}s  {step.detail}", err=True)
 
-    with clientconfig.load(path).build_client() as client:
+    with config.build_client() as client:
         _wait_for_access(client, r)
         report = run_smoke(client, on_step=None if r.json else show)
     return {**report.to_dict(), "ok": report.ok}
@@ -336,11 +341,20 @@ def status(**params: Any) -> None:
             owner = c.actual.get("_ownership") if isinstance(c.actual, dict) else None
             rows.append({"resource": c.resource, "name": c.name, "state": state,
                          "owner": {"ours": "this environment", "external": "external"}.get(owner, owner)})
+            if k == "cluster" and actual and c.action != "conflict":
+                from provision.resources.hdinsight_kafka import status_details
+
+                rows[-1]["details"] = status_details(actual)
 
     def text() -> None:
         width = max(len(x["resource"]) for x in rows)
         for x in rows:
             click.echo(f"{x['resource']:<{width}}  {x['state']:<22}  {x['owner'] or '-':<16}  {x['name']}")
+            d = x.get("details")
+            if d:
+                rest = ", ".join(f"{k}={val}" for k, val in sorted(d["restProxyConfig"].items())) or "(defaults)"
+                click.echo(f"{'':<{width}}  REST proxy settings: {rest}; resource provider connection "
+                           f"{d['resourceProviderConnection']}; private link {d['privateLink']}")
 
     emit(r, {"resources": rows}, text)
 
@@ -361,12 +375,14 @@ def endpoint(**params: Any) -> None:
     out = run_async(engine.current_outputs(ctx))
     doc = engine.client_document(ctx, out["endpoint"], out["clientId"])
     if r.extra.get("show_secret"):
-        from provision.resources.app_registration import load_secret
+        from provision import secretstore
+        from provision.resources.app_registration import held_secret
 
-        held = load_secret(ctx) or {}
+        held = run_async(held_secret(ctx)) or {}
         if not held.get("clientSecret"):
-            raise ProvisionError(f"no client secret held in {ctx.state_dir}; run `provision app register "
-                                 f"--rotate`")
+            where = (f"key vault {secretstore.vault_location(ctx)[1]}" if secretstore.configured(ctx) else
+                     str(ctx.state_dir))
+            raise ProvisionError(f"no client secret held in {where}; run `provision app register` (it adds one)")
         doc["AZURE_CLIENT_SECRET"] = held["clientSecret"]
     if fmt == "json":
         click.echo(json.dumps({**out, **({"clientSecret": doc["AZURE_CLIENT_SECRET"]}

@@ -47,14 +47,15 @@ def app_register(**params: Any) -> None:
     def result(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:
         app = state["app"]
         out = {k: app.get(k) for k in ("id", "appId", "servicePrincipalId", "secretKeyId")}
-        held = app_registration.load_secret(ctx) or {}
+        held = run_async(app_registration.held_secret(ctx)) or {}
         out["secretExpires"] = held.get("endDateTime") if held.get("keyId") == app.get("secretKeyId") else None
         out["secretFile"] = str(app_registration.secret_path(ctx))
         if r.extra.get("show_secret"):
             out["clientSecret"] = held.get("clientSecret")
         return out
 
-    _step(r, "app", result, rotate=r.extra.get("rotate", False), keep_old=r.extra.get("keep_old", False))
+    _step(r, "app", result, create=("resource_group", "vault"), rotate=r.extra.get("rotate", False),
+          keep_old=r.extra.get("keep_old", False))
 
 
 @click.group("group")

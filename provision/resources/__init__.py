@@ -12,10 +12,11 @@ def registry() -> dict[str, Any]:
     from provision.resources.app_registration import APP_REGISTRATION
     from provision.resources.group_membership import GROUP_MEMBERSHIP
     from provision.resources.hdinsight_kafka import HDINSIGHT_KAFKA
+    from provision.resources.key_vault import KEY_VAULT
     from provision.resources.network import NETWORK
     from provision.resources.resource_group import RESOURCE_GROUP
     from provision.resources.security_group import SECURITY_GROUP
     from provision.resources.storage import STORAGE
 
-    kinds = [RESOURCE_GROUP, APP_REGISTRATION, SECURITY_GROUP, GROUP_MEMBERSHIP, NETWORK, STORAGE, HDINSIGHT_KAFKA]
+    kinds = [RESOURCE_GROUP, KEY_VAULT, APP_REGISTRATION, SECURITY_GROUP, GROUP_MEMBERSHIP, NETWORK, STORAGE, HDINSIGHT_KAFKA]
     return {r.key: r for r in kinds}

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from provision import graphapi
+from provision import graphapi, secretstore
 from provision.context import write_private
 from provision.plan import KNOWN_AFTER_APPLY, Change
 from provision.resources import graph_util
@@ -51,9 +51,20 @@ def ours_secrets(ctx: Any, app: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in app.get("passwordCredentials") or [] if c.get("displayName") == secret_name(ctx)]
 
 
-def held_key(ctx: Any, app: dict[str, Any]) -> str | None:
-    """The keyId of the secret held in the local file, if the app still has it and it is not about to expire."""
-    held = load_secret(ctx)
+async def held_secret(ctx: Any) -> dict[str, Any] | None:
+    """The environment's client secret as held: the vault's current version when `secrets.key_vault` is set (every
+    machine sees the same), else the local 0600 file. Shape: appId, keyId, endDateTime, clientSecret."""
+    if not secretstore.configured(ctx):
+        return load_secret(ctx)
+    s = await secretstore.get(ctx, secretstore.secret_name(ctx, "client-secret"))
+    if s is None:
+        return None
+    return {"appId": s["tags"].get("appId"), "keyId": s["tags"].get("keyId"), "endDateTime": s["expires"],
+            "tenantId": ctx.tenant_id, "clientSecret": s["value"]}
+
+
+def held_key(held: dict[str, Any] | None, app: dict[str, Any]) -> str | None:
+    """The keyId of the held secret, if the app still has it and it is not about to expire."""
     if not held or held.get("appId") != app["appId"] or not held.get("clientSecret"):
         return None
     for c in app.get("passwordCredentials") or []:
@@ -65,6 +76,7 @@ def held_key(ctx: Any, app: dict[str, Any]) -> str | None:
 class AppRegistration(Resource):
     key = "app"
     kind = RESOURCE
+    depends_on = ("vault",)  # where its secret is held (a no-op without secrets.key_vault)
     missing_hint = "run `provision app register` (or `provision up`) first"
 
     def label(self, ctx: Any) -> str:
@@ -85,7 +97,9 @@ class AppRegistration(Resource):
             app, ownership = same[0], EXTERNAL
         sp = await graphapi.get_or_none(ctx, f"/servicePrincipals(appId={graphapi.key(app['appId'])})"
                                              f"?$select=id,tags")
-        return {**app, "servicePrincipalId": sp["id"] if sp else None, "secretKeyId": held_key(ctx, app),
+        vault_missing = secretstore.configured(ctx) and "vault" in deps and deps["vault"] is None
+        held = None if vault_missing else await held_secret(ctx)
+        return {**app, "servicePrincipalId": sp["id"] if sp else None, "secretKeyId": held_key(held, app),
                 "servicePrincipalOurs": bool(sp and ctx.env_tag in (sp.get("tags") or [])), "_ownership": ownership}
 
     def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
@@ -139,10 +153,15 @@ class AppRegistration(Resource):
         pw = await graph_util.add_secret(ctx.graph, app["id"], secret_name(ctx), ctx.spec.values[
             "app.credential_days"], what=f"client secret of {name}")
         key_id, ends = str(pw.key_id), pw.end_date_time.isoformat()
-        write_private(secret_path(ctx), json.dumps({
-            "appId": app["appId"], "tenantId": ctx.tenant_id, "keyId": key_id, "endDateTime": ends,
-            "clientSecret": pw.secret_text}, indent=2))
-        ctx.event(RESOURCE, f"client secret {key_id} written to {secret_path(ctx)} (0600)")
+        if secretstore.configured(ctx):  # the vault is the system of record: no local copy
+            await secretstore.put(ctx, secretstore.secret_name(ctx, "client-secret"), pw.secret_text,
+                                  content_type=f"client secret of app {app['appId']} (Kafka REST proxy)",
+                                  expires=ends, tags={"appId": app["appId"], "keyId": key_id})
+        else:
+            write_private(secret_path(ctx), json.dumps({
+                "appId": app["appId"], "tenantId": ctx.tenant_id, "keyId": key_id, "endDateTime": ends,
+                "clientSecret": pw.secret_text}, indent=2))
+            ctx.event(RESOURCE, f"client secret {key_id} written to {secret_path(ctx)} (0600)")
         now = dt.datetime.now(dt.timezone.utc)
         others = [c for c in ours_secrets(ctx, app) if c.get("keyId") != key_id]
         expired = [c for c in others if (_ends(c) or now) <= now]

@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import Any
 
+from provision import secretstore
 from provision.context import Context, env_number
 from provision.errors import DeploymentFailed, InvalidInput, ProvisionError
 from provision.plan import KNOWN_AFTER_APPLY, Change
@@ -50,7 +51,10 @@ def cluster_body(values: dict[str, Any], *, location: str, tags: dict[str, str],
     # The service manages the management node now; send it only when the spec asks for a size.
     if values["cluster.management_vm_size"]:
         roles.append(role("kafkamanagementnode", MANAGEMENT_COUNT, values["cluster.management_vm_size"]))
-    return {
+    rest: dict[str, Any] = {"clientGroupInfo": {"groupName": group_name, "groupId": group_id}}
+    if values.get("cluster.rest_proxy_config"):
+        rest["configurationOverride"] = dict(values["cluster.rest_proxy_config"])
+    body = {
         "location": location,
         "tags": tags,
         "properties": {
@@ -66,7 +70,7 @@ def cluster_body(values: dict[str, Any], *, location: str, tags: dict[str, str],
                     "restAuthCredential.password": gateway_password,
                 }},
             },
-            "kafkaRestProperties": {"clientGroupInfo": {"groupName": group_name, "groupId": group_id}},
+            "kafkaRestProperties": rest,
             "computeProfile": {"roles": roles},
             "storageProfile": {"storageaccounts": [{
                 "name": storage_host, "isDefault": True, "container": values["storage.container"],
@@ -75,6 +79,46 @@ def cluster_body(values: dict[str, Any], *, location: str, tags: dict[str, str],
             "minSupportedTlsVersion": "1.2",
         },
     }
+    network = network_properties(values)
+    if network:  # sent only when asked for: the default body (and the template export) stays as it was
+        body["properties"]["networkProperties"] = network
+    return body
+
+
+PRIVATE_LINK_DOC = 'Microsoft\'s "Enable Private Link on an HDInsight cluster"'
+
+
+def private_link_problem(values: dict[str, Any], network: dict[str, Any] | None) -> str | None:
+    """Private Link's documented prerequisites on the cluster subnet, read at plan time (before any write):
+    privateLinkServiceNetworkPolicies disabled, and an outbound path of its own (a NAT gateway, or a route table
+    sending traffic to a firewall), since the standard load balancers Private Link uses give no outbound NAT."""
+    if values.get("network.private_link") != "Enabled":
+        return None
+    subnet = (network or {}).get("subnet")
+    if subnet is None:
+        return (f"Private Link: subnet {values.get('network.subnet_id')} was not found; name an existing subnet "
+                f"prepared for Private Link ({PRIVATE_LINK_DOC})")
+    sp = props(subnet)
+    if str(sp.get("privateLinkServiceNetworkPolicies") or "Enabled").lower() != "disabled":
+        return (f"Private Link needs privateLinkServiceNetworkPolicies disabled on the cluster subnet "
+                f"{subnet.get('name')} ({PRIVATE_LINK_DOC}, step 2); run `az network vnet subnet update "
+                f"--disable-private-link-service-network-policies true` on it, then plan again")
+    if not sp.get("natGateway") and not sp.get("routeTable"):
+        return (f"Private Link clusters use standard load balancers, which give no outbound NAT: subnet "
+                f"{subnet.get('name')} needs a NAT gateway or a route table to a firewall ({PRIVATE_LINK_DOC}, "
+                f"step 3); attach one, then plan again")
+    return None
+
+
+def network_properties(values: dict[str, Any]) -> dict[str, str]:
+    """networkProperties as the spec asks: resourceProviderConnection and privateLink, only when not the default."""
+    out = {}
+    if values.get("network.resource_provider_connection", "Inbound") != "Inbound":
+        out["resourceProviderConnection"] = values["network.resource_provider_connection"]
+    if values.get("network.private_link", "Disabled") != "Disabled":
+        out["resourceProviderConnection"] = values["network.resource_provider_connection"]
+        out["privateLink"] = values["network.private_link"]
+    return out
 
 
 def _state(actual: dict[str, Any]) -> tuple[str, str]:
@@ -118,10 +162,18 @@ class HDInsightKafka(Resource):
         name = v["cluster.name"]
         group_id = (deps.get("group") or {}).get("id")
         if actual is None:
-            return [Change(RESOURCE, name, "create", {
+            refused = private_link_problem(v, deps.get("network"))
+            if refused:
+                return [Change(RESOURCE, name, "failed", note=refused)]
+            fields: dict[str, tuple[Any, Any]] = {
                 "clusterVersion": (None, v["cluster.version"]), "kafka": (None, v["cluster.kafka_version"]),
                 "workers": (None, v["cluster.worker_count"]),
-                "clientGroupInfo.groupId": (None, group_id or KNOWN_AFTER_APPLY)})]
+                "clientGroupInfo.groupId": (None, group_id or KNOWN_AFTER_APPLY)}
+            for k, want in network_properties(v).items():
+                fields[f"networkProperties.{k}"] = (None, want)
+            if v.get("cluster.rest_proxy_config"):
+                fields["kafkaRestProperties.configurationOverride"] = (None, dict(v["cluster.rest_proxy_config"]))
+            return [Change(RESOURCE, name, "create", fields)]
         if actual["_ownership"] == "conflict":
             return [conflict(RESOURCE, name, f"cluster {name} in resource group {v['resource_group']}",
                              rename="cluster.name")]
@@ -146,6 +198,15 @@ class HDInsightKafka(Resource):
                        {})
         if workers and workers.get("targetInstanceCount") != v["cluster.worker_count"]:
             drift["workers"] = (workers.get("targetInstanceCount"), v["cluster.worker_count"])
+        have_net = p.get("networkProperties") or {}
+        for k, want in {"resourceProviderConnection": v.get("network.resource_provider_connection") or "Inbound",
+                        "privateLink": v.get("network.private_link") or "Disabled"}.items():
+            have = have_net.get(k) or {"resourceProviderConnection": "Inbound", "privateLink": "Disabled"}[k]
+            if str(have).lower() != str(want).lower():
+                drift[f"networkProperties.{k}"] = (have, want)
+        have_rest = (p.get("kafkaRestProperties") or {}).get("configurationOverride") or {}
+        if have_rest != (v.get("cluster.rest_proxy_config") or {}):
+            drift["kafkaRestProperties.configurationOverride"] = (have_rest, v.get("cluster.rest_proxy_config") or {})
         if drift:
             # The REST proxy group cannot change after creation (no ARM update for it); resize is out of scope.
             return [Change(RESOURCE, name, "drift", drift, actual,
@@ -215,7 +276,8 @@ async def desired_body(ctx: Context, group: dict[str, Any], network: dict[str, A
         ctx.spec.values, location=ctx.spec.values["location"], tags=ctx.spec.managed_tags, group_id=group["id"],
         group_name=group["displayName"], vnet_id=vnet_id, subnet_id=subnet_id,
         storage_host=storage.blob_host(ctx), storage_key=await storage.key(ctx),
-        gateway_password=ctx.password("gateway_password"), ssh_password=ctx.password("ssh_password"),
+        gateway_password=await secretstore.password(ctx, "gateway_password"),
+        ssh_password=await secretstore.password(ctx, "ssh_password"),
         sizes=await default_sizes(ctx))
 
 
@@ -362,3 +424,13 @@ def rest_proxy_endpoint(actual: dict[str, Any]) -> str | None:
 
 
 HDINSIGHT_KAFKA = HDInsightKafka()
+
+
+def status_details(actual: dict[str, Any] | None) -> dict[str, Any]:
+    """What `provision status` shows of a cluster beyond its state: the REST proxy's settings
+    (kafkaRestProperties.configurationOverride) and the network properties."""
+    p = props(actual)
+    net = p.get("networkProperties") or {}
+    return {"restProxyConfig": (p.get("kafkaRestProperties") or {}).get("configurationOverride") or {},
+            "resourceProviderConnection": net.get("resourceProviderConnection") or "Inbound",
+            "privateLink": net.get("privateLink") or "Disabled"}
