@@ -1,7 +1,9 @@
-"""One dropped connection on one request, in turn on every kind of Graph and ARM request `provision up` and
-`provision access grant` make — before the request is applied and after it (the emulator's `after` rules: the write
-commits, the answer is lost). The command must succeed and leave no duplicate: one app, one service principal, one
-group, one membership, exactly the one client secret the tool holds, and a plan with nothing left to do."""
+"""One dropped connection on one request, in turn on every kind of Graph and ARM request `provision up`,
+`provision access grant`, `provision access rotate` and `provision down` make — before the request is applied and
+after it (the emulator's `after` rules: the write commits, the answer is lost). The command must succeed and leave no
+duplicate: one app, one service principal, one group, one membership, exactly the one client secret the tool holds,
+and a plan with nothing left to do (or, after `down`, everything to create again). A request kind that no longer
+occurs fails the test (the fault must fire once), so the table follows the engine."""
 
 from __future__ import annotations
 
