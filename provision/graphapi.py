@@ -85,3 +85,33 @@ async def list_all(ctx: Any, path: str) -> list[dict[str, Any]]:
             return out
         page = await call(ctx, "GET", nxt[len(ctx.cloud.graph_v1):] if nxt.startswith(ctx.cloud.graph_v1) else nxt)
 
+
+
+async def purge_deleted(ctx: Any, object_id: str) -> None:
+    """Delete permanently an object already soft-deleted (Entra keeps deleted apps and groups for 30 days, holding
+    their uniqueName). 404: already gone."""
+    try:
+        await call(ctx, "DELETE", f"/directory/deletedItems/{object_id}")
+    except GraphError as e:
+        if e.response_status_code != 404:
+            raise
+
+
+async def upsert(ctx: Any, collection: str, unique_name: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    """PATCH /{collection}(uniqueName=…) with create-if-missing: the created object (201) or None (204: it existed).
+    A soft-deleted object of ours still holding the uniqueName (after `down`, or deleted by hand) is purged first:
+    the name is the environment's, and a deleted object cannot be upserted."""
+    path = f"/{collection}(uniqueName={key(unique_name)})"
+    try:
+        return await call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"})
+    except GraphError as e:
+        if e.response_status_code != 400:
+            raise
+        kind = {"applications": "application", "groups": "group"}[collection]
+        deleted = (await call(ctx, "GET", f"/directory/deletedItems/microsoft.graph.{kind}"
+                                          f"?$filter=uniqueName eq {key(unique_name)}&$select=id")).get("value") or []
+        if not deleted:
+            raise
+        for item in deleted:
+            await purge_deleted(ctx, item["id"])
+        return await call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"})

@@ -133,7 +133,7 @@ class AppRegistration(Resource):
             body = {"displayName": name, "signInAudience": "AzureADMyOrg", "tags": tags(ctx),
                     "notes": f"Kafka REST proxy client of provision environment {ctx.spec.values['name']} "
                              f"({ctx.env_key})"}
-            created = await graphapi.call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"})
+            created = await graphapi.upsert(ctx, "applications", ctx.unique_name(name), body)
             if created is None:  # a racing run made it: read it back (the alternate key is consistent)
                 created = await retry_lag(lambda: graphapi.call(ctx, "GET", f"{path}?{SELECT}"),
                                           what=f"application {name}")
@@ -191,7 +191,9 @@ class AppRegistration(Resource):
             except graphapi.GraphError as e:
                 if e.response_status_code != 404:
                     raise
-            done = [Change(RESOURCE, name, "delete")]
+            # `down` means gone: out of Entra's recycle bin too, so the environment's name is free again
+            await graphapi.purge_deleted(ctx, actual["id"])
+            done = [Change(RESOURCE, name, "delete", note="deleted permanently")]
         else:  # adopted: take back only what we added — our secrets, and the service principal if we made it
             done = []
             for c in ours_secrets(ctx, actual):

@@ -87,7 +87,7 @@ class SecurityGroup(Resource):
         body = {"displayName": name, "mailEnabled": False, "securityEnabled": True, "groupTypes": [],
                 "mailNickname": ctx.spec.values["group.mail_nickname"], "description": description(ctx)}
         path = f"/groups(uniqueName={graphapi.key(unique)})"
-        g = await graphapi.call(ctx, "PATCH", path, body, headers={"Prefer": "create-if-missing"})
+        g = await graphapi.upsert(ctx, "groups", unique, body)
         if g is None:  # 204: a racing run created it first; the alternate key reads consistently
             g = await retry_lag(lambda: graphapi.call(ctx, "GET", f"{path}?{SELECT}"), what=f"group {name}")
         ctx.created.add(g["id"])
@@ -102,7 +102,8 @@ class SecurityGroup(Resource):
         except graphapi.GraphError as e:
             if e.response_status_code != 404:
                 raise
-        return [Change(RESOURCE, actual["displayName"], "delete")]
+        await graphapi.purge_deleted(ctx, actual["id"])  # out of the recycle bin: the name is free again
+        return [Change(RESOURCE, actual["displayName"], "delete", note="deleted permanently")]
 
 
 SECURITY_GROUP = SecurityGroup()

@@ -323,3 +323,19 @@ def test_a_real_not_found_is_not_waited_out_as_lag(env, admin, monkeypatch):
     r = run("group", "add-member", "--sp-object-id", "00000000-0000-0000-0000-0000000000aa", ok=False)
     assert r.exit_code == 1 and "Traceback" not in r.output
     assert time.monotonic() - started < 30
+
+
+def test_down_then_up_again_and_revoke_then_grant_again(env, admin):
+    """Entra soft-deletes applications and groups, and a deleted object keeps its uniqueName: `down` and `revoke
+    --delete-app` delete permanently what they made, so the same environment and client come back cleanly."""
+    start = snapshot(admin)
+    first = j("up")["outputs"]
+    run("access", "grant", "orders")
+    run("access", "revoke", "orders", "--delete-app")
+    run("access", "grant", "orders")
+    run("access", "revoke", "orders", "--delete-app")
+    j("down", "--yes")
+    again = j("up")
+    assert again["summary"]["create"] >= 9 and again["outputs"]["clientId"] != first["clientId"]
+    j("down", "--yes")
+    assert snapshot(admin) == start
