@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provision import secretstore
 from provision.consistency import retry_lag
 from provision.context import Context, write_private
 from provision.errors import InvalidInput, ProvisionError
@@ -276,16 +277,78 @@ def _meta_path(ctx: Context, name: str) -> Path:
     return client_dir(ctx) / f"{name}.credential.json"
 
 
+# A client's credential record: kind, appId, keyId, endDateTime and the secret (or, for a certificate, the path of
+# its PEM). Kept in the vault as `client-<name>` when secrets.key_vault is set (the value is the secret or the PEM,
+# the rest in tags), else in <name>.credential.json (0600).
+RECORD_TAGS = ("kind", "appId", "keyId", "issuer", "subject")
+
+
+def _from_vault(ctx: Context, name: str, s: dict[str, Any] | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    meta = {k: s["tags"][k] for k in RECORD_TAGS if k in s["tags"]}
+    meta["endDateTime"] = s["expires"]
+    if meta.get("kind") == "secret":
+        meta["secret"] = s["value"]
+    elif meta.get("kind") == "certificate":  # the key pair lives in the vault; the client's config needs a file
+        path = client_dir(ctx) / f"{name}.pem"
+        if not path.exists() or path.read_text() != s["value"]:
+            write_private(path, s["value"])
+        meta["certificatePath"] = str(path.resolve())
+    return meta
+
+
+def _record(ctx: Context, name: str) -> dict[str, Any] | None:
+    if not secretstore.configured(ctx):
+        return _held(_meta_path(ctx, name))
+    cache = ctx.results.setdefault("clientRecords", {})
+    if name not in cache:
+        cache[name] = _from_vault(ctx, name, secretstore.get_sync(ctx, secretstore.client_secret_name(name)))
+    return cache[name]
+
+
+async def load_records(ctx: Context, names: list[str]) -> None:
+    """Read the vault's records of these clients at once (a bulk grant reads them concurrently, not one by one)."""
+    if not secretstore.configured(ctx):
+        return
+    got = await asyncio.gather(*(secretstore.get(ctx, secretstore.client_secret_name(n)) for n in names))
+    cache = ctx.results.setdefault("clientRecords", {})
+    for n, s in zip(names, got):
+        cache[n] = _from_vault(ctx, n, s)
+
+
+async def _save_record(ctx: Context, name: str, meta: dict[str, Any]) -> None:
+    if not secretstore.configured(ctx):
+        # 0600 like the configs, and it keeps the secret, so a second grant with any --out reuses it
+        write_private(_meta_path(ctx, name), json.dumps(meta, indent=2))
+        return
+    kind = meta.get("kind")
+    value = (meta.get("secret") if kind == "secret" else
+             Path(meta["certificatePath"]).read_text() if kind == "certificate" else meta.get("subject") or kind)
+    content = {"secret": f"client secret of app {meta.get('appId')}",
+               "certificate": "application/x-pem-file"}.get(kind, f"{kind} credential record")
+    await secretstore.put(ctx, secretstore.client_secret_name(name), value, content_type=content,
+                          expires=meta.get("endDateTime") if kind in ("secret", "certificate") else None,
+                          tags={k: str(meta[k]) for k in RECORD_TAGS if meta.get(k)})
+    ctx.results.setdefault("clientRecords", {})[name] = {k: v for k, v in meta.items() if k != "replaced"}
+
+
+async def _drop_record(ctx: Context, name: str) -> None:
+    if secretstore.configured(ctx):
+        await secretstore.delete(ctx, secretstore.client_secret_name(name))
+        ctx.results.setdefault("clientRecords", {})[name] = None
+
+
 def recorded_kind(ctx: Context, name: str) -> str | None:
-    """The credential kind recorded for a client in <name>.credential.json (None when nothing is held)."""
-    meta = _held(_meta_path(ctx, name))
+    """The credential kind recorded for a client (None when nothing is held)."""
+    meta = _record(ctx, name)
     return meta.get("kind") if meta else None
 
 
 def held_credential(ctx: Context, req: ClientRequest, app: Any) -> dict[str, Any] | None:
     """The secret or certificate we hold for this client, if the app still has it and it is not about to expire.
     Federated credentials are never "held": add_federated compares issuer and subject with the app's (one GET)."""
-    meta = _held(_meta_path(ctx, req.name))
+    meta = _record(ctx, req.name)
     if not meta or app is None or meta.get("appId") != app.app_id or meta.get("kind") != req.credential:
         return None
     if req.credential == "secret":
@@ -384,11 +447,19 @@ def client_config(ctx: Context, endpoint: str | None, app_id: str, meta: dict[st
     from provision.engine import client_document
 
     doc = client_document(ctx, endpoint, app_id)
-    if meta.get("kind") == "secret" and meta.get("secret"):
-        doc["AZURE_CLIENT_SECRET"] = meta["secret"]
+    if meta.get("kind") == "secret" and (meta.get("reference") or meta.get("secret")):
+        doc["AZURE_CLIENT_SECRET"] = meta.get("reference") or meta["secret"]
     elif meta.get("kind") == "certificate":
         doc["AZURE_CLIENT_CERTIFICATE_PATH"] = meta["certificatePath"]
     return doc
+
+
+async def with_reference(ctx: Context, name: str, meta: dict[str, Any]) -> dict[str, Any]:
+    """The record with `reference`: the config then names the vault's secret instead of holding its value."""
+    if meta.get("kind") != "secret":
+        return meta
+    return {**meta, "reference": secretstore.reference(await secretstore.vault_uri(ctx),
+                                                       secretstore.client_secret_name(name))}
 
 
 def dotenv_value(value: str) -> str:
@@ -473,9 +544,9 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
         return held
     found = None if rotate else secret_in_file(ctx, req, app, target)
     if found is not None:
-        write_private(_meta_path(ctx, req.name), json.dumps(found, indent=2))
+        await _save_record(ctx, req.name, found)
         return found
-    old = _held(_meta_path(ctx, req.name))
+    old = _record(ctx, req.name)
     if old and old.get("appId") != app.app_id:
         old = None
     if req.credential == "secret":
@@ -491,8 +562,7 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
     meta["appId"] = app.app_id
     if not meta.pop("unchanged", False):
         result.wrote.append(f"{req.credential} credential")
-    # The record is 0600 like the configs and keeps the secret, so a second grant with any --out reuses it.
-    write_private(_meta_path(ctx, req.name), json.dumps(meta, indent=2))
+    await _save_record(ctx, req.name, meta)
     if old and old.get("keyId") != meta["keyId"] and old.get("kind") != "federated" and not keep_old:
         meta["replaced"] = {k: v for k, v in old.items()  # the new .pem may have been written over the old one
                             if not (k == "certificatePath" and v == meta.get("certificatePath"))}
@@ -544,10 +614,16 @@ async def endpoint_or_none(ctx: Context) -> str | None:
 
 
 async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180, out: Path | None = None,
-                fmt: str = "dotenv", concurrency: int = 8) -> list[ClientResult]:
-    """Grant every client; a failure of one does not stop the others. Membership is added in $ref/bind chunks."""
+                fmt: str = "dotenv", concurrency: int = 8, secret_reference: bool = False) -> list[ClientResult]:
+    """Grant every client; a failure of one does not stop the others. Membership is added in $ref/bind chunks.
+    With a vault, secrets live there: config files hold a Key Vault reference, except an `--out` file for one
+    client (asked for: it gets the value, unless `secret_reference`)."""
+    if secret_reference and not secretstore.configured(ctx):
+        raise InvalidInput("--secret-reference: needs secrets.key_vault (the vault the reference points into); set "
+                           "it or drop the flag")
     group = await target_group(ctx)
     endpoint = await endpoint_or_none(ctx)
+    await load_records(ctx, [r.name for r in requests])
     results = {r.name: ClientResult(r.name, credential=r.credential) for r in requests}
     sem = asyncio.Semaphore(concurrency)
     sps: dict[str, str] = {}
@@ -560,6 +636,8 @@ async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180,
                 target = out if (out and len(requests) == 1) else client_dir(ctx) / (
                     f"{req.name}.{'json' if fmt == 'json' else 'env'}")
                 meta = await ensure_credential(ctx, req, app, res, days=days, target=target)
+                if secretstore.configured(ctx) and (secret_reference or target != out):
+                    meta = await with_reference(ctx, req.name, meta)
                 res.app_id, res.sp_object_id = sp.app_id, sp.id
                 res.credential_expires = meta.get("endDateTime")
                 meta = await write_client_config(ctx, req, app, sp, meta, res, target, fmt, endpoint, days=days)
@@ -648,10 +726,14 @@ async def revoke(ctx: Context, req: ClientRequest, *, delete_app: bool = False) 
             res.app_id = app.app_id
             try:
                 await ctx.graph.applications.by_application_id(app.id).delete()
+                from provision import graphapi
+
+                await graphapi.purge_deleted(ctx, app.id)  # the client's name (its uniqueName) is free again
                 res.wrote.append("application deleted")
             except ODataError as e:
                 if not is_not_found(e):
                     raise
+        await _drop_record(ctx, req.name)  # the vault's client-<name> (soft-deleted), if any
         for suffix in (".credential.json", ".pem", ".env", ".json"):
             try:
                 (client_dir(ctx) / f"{req.name}{suffix}").unlink()
@@ -663,24 +745,31 @@ async def revoke(ctx: Context, req: ClientRequest, *, delete_app: bool = False) 
     return res
 
 
-async def list_members(ctx: Context, concurrency: int = 10) -> list[dict[str, Any]]:
+async def list_members(ctx: Context, concurrency: int = 10, *, expiring_within: float | None = None,
+                       ) -> list[dict[str, Any]]:
+    """Members with each credential's end date (`credentials`) and the last one (`credentialExpires`: the client
+    works until then); with `expiring_within` (days) only the members whose last credential ends in that window."""
     group = await target_group(ctx)
     members = await member_ids(ctx, group["id"])
     sem = asyncio.Semaphore(concurrency)
 
     async def detail(m: dict[str, Any]) -> dict[str, Any]:
         row = {"displayName": m["displayName"], "appId": m["appId"], "objectId": m["id"],
-               "type": m["servicePrincipalType"] or m["type"], "credentialExpires": None}
+               "type": m["servicePrincipalType"] or m["type"], "credentialExpires": None, "credentials": [],
+               "client": False}
         if m["appId"]:
             async with sem:
                 app = await get_or_none(lambda: ctx.graph.applications_with_app_id(m["appId"]).get())
-            ends = [c.end_date_time for c in [*(app.password_credentials or []), *(app.key_credentials or [])]
-                    if c.end_date_time] if app else []
-            row["credentialExpires"] = max(ends).isoformat() if ends else None
+            if app is not None:
+                row["credentials"] = credential_rows(app)
+                row["client"] = CLIENT_TAG in (app.tags or [])
+            ends = [c["endDateTime"] for c in row["credentials"] if c["endDateTime"]]
+            row["credentialExpires"] = max(ends) if ends else None
         return row
 
-    return sorted(await asyncio.gather(*(detail(m) for m in members.values())),
+    rows = sorted(await asyncio.gather(*(detail(m) for m in members.values())),
                   key=lambda r: (r["displayName"] or "").lower())
+    return rows if expiring_within is None else expiring(rows, expiring_within)
 
 
 async def check(ctx: Context, req: ClientRequest) -> dict[str, Any]:
@@ -707,7 +796,9 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
     canonical = client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
     endpoint = await endpoint_or_none(ctx)
     for path in dict.fromkeys([out or canonical, canonical]):  # no config of ours keeps a removed secret
-        write_config(path, client_config(ctx, endpoint, sp.app_id, meta), fmt)
+        doc_meta = await with_reference(ctx, req.name, meta) if (
+            secretstore.configured(ctx) and path == canonical and out != canonical) else meta
+        write_config(path, client_config(ctx, endpoint, sp.app_id, doc_meta), fmt)
     target = out or canonical
     if meta.get("replaced"):  # only after the new credential is written out and has proved itself
         if meta.get("kind") == "secret":
@@ -719,3 +810,116 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
     res.status, res.app_id, res.sp_object_id = "ok", sp.app_id, sp.id
     res.config_file, res.credential_expires = str(target), meta.get("endDateTime")
     return res
+
+
+# -- waiting for the REST proxy (grant/rotate/revoke --wait) ----------------------------------------------------------
+def config_for(ctx: Context, name: str, out: Path | None = None) -> Path | None:
+    """The client's configuration file: `out` when given, else the one `grant` keeps in the state directory."""
+    if out is not None:
+        return out
+    return next((p for p in (client_dir(ctx) / f"{name}.env", client_dir(ctx) / f"{name}.json") if p.exists()), None)
+
+
+def wait_for_access(config: Any, *, allowed: bool, timeout: float, name: str,
+                    on_wait: Any = None) -> dict[str, Any]:
+    """Poll the REST proxy with the client's own credential (`config`: a clientconfig.ClientConfig) until it
+    answers as wanted: 200 from GET /v1/metadata/topics (`allowed`), or no access — 403, or no token at all once
+    the app is gone — (not `allowed`). Bounded by `timeout` seconds; raises ProvisionError naming the last answer.
+    The membership reaches the proxy within the propagation bound, a new secret within Entra's replication."""
+    import time
+
+    from provision.kafkarest import AccessDenied, KafkaRestError
+    from provision.kafkarest.errors import AuthenticationError, TokenError
+
+    started = time.monotonic()
+    deadline = started + timeout
+    delay, attempts, last = 0.25, 0, "no answer yet"
+    announced = False
+    with config.build_client(retry_total=2) as client:
+        while True:
+            attempts += 1
+            try:
+                client.list_topics()
+                if allowed:
+                    return {"ok": True, "seconds": round(time.monotonic() - started, 2), "attempts": attempts}
+                last = "200 (the client can still call it)"
+            except (AccessDenied, AuthenticationError, TokenError) as e:
+                if not allowed:
+                    return {"ok": True, "seconds": round(time.monotonic() - started, 2), "attempts": attempts,
+                            "answer": e.status or "no token"}
+                last = f"{e.status or 'no token'}: {e}"
+            except KafkaRestError as e:
+                last = f"{e.status or 'no answer'}: {e}"
+            if time.monotonic() + delay > deadline:
+                want = "a 200" if allowed else "a 403"
+                raise ProvisionError(
+                    f"client {name}: no {want} from the REST proxy with the client's own credential after "
+                    f"{timeout:.0f}s ({attempts} calls); last answer {last[:300]}. The change may still be "
+                    f"propagating: check later with `provision access check {name} --live`, or give a longer "
+                    f"--wait-timeout")
+            if on_wait and not announced:
+                on_wait(f"waiting for the REST proxy to {'admit' if allowed else 'refuse'} {name} "
+                        f"(up to {timeout:.0f}s)")
+                announced = True
+            time.sleep(delay)  # between polls of the real condition, never instead of it
+            delay = min(delay * 2, 2.0)
+
+
+# -- credential expiry ----------------------------------------------------------------------------------------------
+def _when(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def credential_rows(app: Any) -> list[dict[str, Any]]:
+    """Each secret and certificate of an app with its end date (federated credentials do not expire)."""
+    rows = []
+    for kind, creds in (("secret", app.password_credentials or []), ("certificate", app.key_credentials or [])):
+        for c in creds:
+            end = _when(c.end_date_time)
+            rows.append({"kind": kind, "keyId": str(c.key_id), "displayName": c.display_name,
+                         "endDateTime": end.isoformat() if end else None})
+    return sorted(rows, key=lambda r: r["endDateTime"] or "")
+
+
+def expiring(rows: list[dict[str, Any]], days: float, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Members whose last credential ends within `days` from now: they stop working then unless rotated. Members
+    without an expiring credential (managed identities, federated credentials) never appear."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    limit = now + dt.timedelta(days=days)
+    return [r for r in rows if r.get("credentialExpires") and _when(r["credentialExpires"]) <= limit]
+
+
+async def rotate_expiring(ctx: Context, within_days: float, *, days: int, keep_old: bool, fmt: str,
+                          ) -> list[ClientResult]:
+    """`access rotate --expiring-within D`: a new credential for every access client whose credential ends within
+    D days. Members `access grant` did not make (the environment's own app, apps of other tools) are reported and
+    left alone."""
+    rows = expiring(await list_members(ctx), within_days)
+    results = []
+    for row in rows:
+        name = row.get("displayName") or row.get("appId")
+        held = recorded_kind(ctx, name) if NAME_RULE.fullmatch(name or "") else None
+        if not row.get("client") and not held:
+            results.append(ClientResult(name, status="skipped", app_id=row.get("appId"),
+                                        credential_expires=row.get("credentialExpires"),
+                                        message="not a client of `provision access` (e.g. the environment's own "
+                                                "app: rotate it with `provision app register --rotate`); left as is"))
+            continue
+        kind = held or "secret"
+        if kind not in ("secret", "certificate"):
+            results.append(ClientResult(name, status="skipped", credential=kind,
+                                        message=f"a {kind} credential does not rotate"))
+            continue
+        req = ClientRequest(name=name, app_id=row.get("appId"), credential=kind)
+        try:
+            results.append(await rotate(ctx, req, days=days, keep_old=keep_old, out=None, fmt=fmt))
+        except (ProvisionError, InvalidInput) as e:
+            results.append(ClientResult(name, status="failed", app_id=row.get("appId"), message=str(e)))
+    return results

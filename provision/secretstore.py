@@ -156,3 +156,29 @@ async def password(ctx: Any, which: str) -> str:
             "ssh_password": "HDInsight SSH password"}[which]
     await put(ctx, name, value, content_type=what, tags={"environment": ctx.spec.values["name"]})
     return value
+
+
+# -- synchronous twins, for code paths that are not async (a CLI option's default, a file record) ---------------
+def client_sync(ctx: Any) -> Any:
+    from azure.keyvault.secrets import SecretClient
+
+    if not ctx.results.get("vaultUri"):
+        rg, name, _ = vault_location(ctx)
+        ctx.results["vaultUri"] = ctx.keyvault.vaults.get(rg, name).properties.vault_uri
+    cached = ctx.results.get("_secretClientSync")
+    if cached is None:
+        kw = {"connection_verify": ctx.cloud.ca_bundle} if ctx.cloud.ca_bundle else {}
+        cached = ctx.results["_secretClientSync"] = SecretClient(ctx.results["vaultUri"], ctx.credential, **kw)
+    return cached
+
+
+def get_sync(ctx: Any, name: str) -> dict[str, Any] | None:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        s = client_sync(ctx).get_secret(name)
+    except ResourceNotFoundError:
+        return None
+    p = s.properties
+    return {"value": s.value, "tags": dict(p.tags or {}), "expires": p.expires_on.isoformat() if p.expires_on else None,
+            "contentType": p.content_type, "id": s.id, "version": p.version}

@@ -19,6 +19,27 @@ days_option = click.option("--days", type=click.IntRange(1, 730), default=180, s
                            help="Credential lifetime in days.")
 format_option = click.option("--format", "fmt", type=click.Choice(["dotenv", "json"]), default="dotenv",
                              show_default=True, help="Client configuration file format.")
+wait_option = click.option("--wait", is_flag=True, help="Return only once the REST proxy answers as it should, "
+                           "checked with the client's own credential (bounded by --wait-timeout).")
+wait_timeout_option = click.option("--wait-timeout", type=click.FloatRange(0), default=300.0, show_default=True,
+                                   help="Seconds --wait waits at most (then exit 1 naming the last answer).")
+expiring_option = click.option("--expiring-within", "expiring_within", type=click.FloatRange(0), default=None,
+                               metavar="DAYS", help="Only the members whose credential ends within DAYS days.")
+
+
+def _wait(r: Any, name: str, config: Path | None, *, allowed: bool) -> dict[str, Any]:
+    """--wait: poll the REST proxy as the client, from its configuration file."""
+    from provision import access as lib
+    from provision import clientconfig
+
+    if config is None or not Path(config).exists():
+        raise InvalidInput(f"--wait: no configuration file for client {name} here; pass --client-config (the file "
+                           f"`access grant` wrote) or drop --wait")
+    cfg = clientconfig.load(config)
+    if cfg.credential_kind not in ("client-secret", "certificate"):
+        return {"ok": None, "message": f"not waited: a {cfg.credential_kind} client cannot be signed in from here"}
+    return lib.wait_for_access(cfg, allowed=allowed, timeout=r.extra["wait_timeout"], name=name,
+                               on_wait=lambda m: r.event("wait", m))
 
 
 def _request(params: dict[str, Any], name: str | None) -> Any:
@@ -68,6 +89,11 @@ def access() -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Where to write the client configuration (0600). Default: .provision/<env>/clients/<name>.env")
 @format_option
+@wait_option
+@wait_timeout_option
+@click.option("--secret-reference", is_flag=True,
+              help="With secrets.key_vault: write AZURE_CLIENT_SECRET as a Key Vault reference "
+                   "(@Microsoft.KeyVault(SecretUri=…)) instead of the value, also in an --out file.")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), default=None,
               help="Bulk: a CSV (header row) or JSON list with keys name, app_id, credential (rows without a "
               "credential use --credential).")
@@ -92,11 +118,26 @@ def grant(client: str | None, **params: Any) -> None:
         requests = [_request(x, client)]
     ctx = r.context()
     results = run_async(lib.grant(ctx, requests, days=x["days"], out=Path(x["out"]) if x.get("out") else None,
-                                    fmt=x["fmt"]))
+                                    fmt=x["fmt"], secret_reference=x.get("secret_reference", False)))
+    waited: dict[str, dict[str, Any]] = {}
+    if x.get("wait"):
+        from provision.errors import ProvisionError
+
+        for res in results:
+            if res.status != "ok":
+                continue
+            try:
+                waited[res.name] = _wait(r, res.name, Path(res.config_file) if res.config_file else None,
+                                         allowed=True)
+            except ProvisionError as e:
+                res.status, res.message = "failed", str(e)
+                waited[res.name] = {"ok": False, "message": str(e)}
     failed = [res for res in results if res.status != "ok"]
-    emit(r, {"clients": [res.as_dict() for res in results],
+    emit(r, {"clients": [{**res.as_dict(), **({"wait": waited[res.name]} if res.name in waited else {})}
+                         for res in results],
              "summary": {"ok": len(results) - len(failed), "failed": len(failed)}},
-         lambda: _print_results(results))
+         lambda: (_print_results(results), [click.echo(f"{n}: the REST proxy admits it (200 after {w['seconds']}s)")
+                                             for n, w in waited.items() if w.get("ok")]))
     if failed:
         sys.exit(1)
 
@@ -107,40 +148,70 @@ def grant(client: str | None, **params: Any) -> None:
 @click.option("--app-id", default=None)
 @click.option("--sp-object-id", default=None)
 @click.option("--delete-app", is_flag=True, help="Also delete the app registration (only one provision created).")
+@wait_option
+@wait_timeout_option
+@click.option("--client-config", type=click.Path(dir_okay=False), default=None,
+              help="The client's configuration for --wait (default: the file `grant` wrote).")
 @command
 def revoke(client: str | None, **params: Any) -> None:
     """Remove a client from the security group (the REST proxy answers 403 within the propagation bound)."""
     from provision import access as lib
+    from provision import clientconfig
 
     r = Runner(params)
     req = _request({**r.extra, "credential": "none"}, client)
     ctx = r.context()
+    cfg = None
+    if r.extra.get("wait"):  # read before revoking: --delete-app removes the local files
+        path = lib.config_for(ctx, req.name, Path(r.extra["client_config"]) if r.extra.get("client_config") else None)
+        if path is None or not path.exists():
+            raise InvalidInput(f"--wait: no configuration file for client {req.name} here; pass --client-config "
+                               f"(the file `access grant` wrote) or drop --wait")
+        cfg = clientconfig.load(path)
     res = run_async(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
-    emit(r, res.as_dict(), lambda: click.echo(
-        f"{res.name}: {', '.join(res.wrote) or res.message or 'was not a member: nothing to do'}"))
+    waited = None
+    if cfg is not None:
+        waited = lib.wait_for_access(cfg, allowed=False, timeout=r.extra["wait_timeout"], name=req.name,
+                                     on_wait=lambda m: r.event("wait", m))
+    emit(r, {**res.as_dict(), **({"wait": waited} if waited else {})}, lambda: click.echo(
+        f"{res.name}: {', '.join(res.wrote) or res.message or 'was not a member: nothing to do'}"
+        + (f"; the REST proxy refuses it ({waited.get('answer')} after {waited['seconds']}s)" if waited else "")))
 
 
 @access.command("list")
 @spec_options
+@expiring_option
 @command
 def list_(**params: Any) -> None:
-    """Members of the security group with display name, app id, type and credential expiry."""
+    """Members of the security group with display name, app id, type and each credential's expiry.
+
+    With --expiring-within DAYS only the members whose last credential ends within DAYS days are listed, and the
+    exit code is 3 when there is any (for a scheduled check); rotate them with `access rotate --expiring-within`.
+    """
     from provision import access as lib
+    from provision.errors import EXIT_CHANGES
 
     r = Runner(params)
     ctx = r.context()
-    rows = run_async(lib.list_members(ctx))
+    within = r.extra.get("expiring_within")
+    rows = run_async(lib.list_members(ctx, expiring_within=within))
 
     def text() -> None:
         if not rows:
-            click.echo("the group has no members")
+            click.echo("the group has no members" if within is None else
+                       f"no member's credential ends within {within:g} days")
             return
         width = max(len(x["displayName"] or "") for x in rows)
         for x in rows:
             click.echo(f"{(x['displayName'] or ''):<{width}}  {(x['appId'] or '-'):<36}  {x['type']:<18} "
                        f"{x['credentialExpires'] or '-'}")
+            for c in x.get("credentials") or []:
+                click.echo(f"{'':<{width}}    {c['kind']:<11} {c['keyId']}  ends {c['endDateTime'] or '-'}")
 
-    emit(r, {"members": rows, "count": len(rows)}, text)
+    emit(r, {"members": rows, "count": len(rows), **({"expiringWithinDays": within} if within is not None else {})},
+         text)
+    if within is not None and rows:
+        sys.exit(EXIT_CHANGES)
 
 
 @access.command()
@@ -203,16 +274,47 @@ def _live(ctx: Any, req: Any, config: str | None) -> dict[str, Any]:
 @days_option
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None)
 @format_option
+@expiring_option
+@wait_option
+@wait_timeout_option
 @command
 def rotate(client: str | None, **params: Any) -> None:
-    """New credential for a client; the old one is removed after the new one is written out."""
+    """New credential for a client; the old one is removed after the new one is written out.
+
+    With --expiring-within DAYS (and no NAME): every access client whose credential ends within DAYS days.
+    With --wait: returns once the REST proxy admits the client with its new credential.
+    """
     from provision import access as lib
+    from provision.errors import ProvisionError
 
     r = Runner(params)
-    req = _request(r.extra, client)
-    ctx = r.context()
-    if not r.extra.get("credential"):
-        req.credential = lib.recorded_kind(ctx, req.name) or "secret"
-    res = run_async(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
-                                 out=Path(r.extra["out"]) if r.extra.get("out") else None, fmt=r.extra["fmt"]))
-    emit(r, res.as_dict(), lambda: _print_results([res]))
+    within = r.extra.get("expiring_within")
+    if within is not None:
+        if client or r.extra.get("app_id") or r.extra.get("out"):
+            raise InvalidInput("--expiring-within: rotates every expiring client; give no NAME, --app-id or --out")
+        ctx = r.context()
+        results = run_async(lib.rotate_expiring(ctx, within, days=r.extra["days"],
+                                                keep_old=r.extra.get("keep_old", False), fmt=r.extra["fmt"]))
+    else:
+        req = _request(r.extra, client)
+        ctx = r.context()
+        if not r.extra.get("credential"):
+            req.credential = lib.recorded_kind(ctx, req.name) or "secret"
+        results = [run_async(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
+                                        out=Path(r.extra["out"]) if r.extra.get("out") else None,
+                                        fmt=r.extra["fmt"]))]
+    if r.extra.get("wait"):
+        for res in results:
+            if res.status == "ok":
+                try:
+                    _wait(r, res.name, Path(res.config_file) if res.config_file else None, allowed=True)
+                except ProvisionError as e:
+                    res.status, res.message = "failed", str(e)
+    if within is None:
+        emit(r, results[0].as_dict(), lambda: _print_results(results))
+    else:
+        emit(r, {"clients": [res.as_dict() for res in results], "expiringWithinDays": within},
+             lambda: _print_results(results) if results else click.echo(
+                 f"no member's credential ends within {within:g} days"))
+    if any(res.status == "failed" for res in results):
+        sys.exit(1)

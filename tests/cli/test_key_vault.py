@@ -73,3 +73,39 @@ def test_smoke_with_the_vault_writes_no_secret_file(env, emulator, operator_cred
     assert out["smoke"]["ok"] is True
     values = [s.value for s in secrets(emulator, operator_credential).values()]
     assert files_hold(Path(env["PROVISION_STATE_DIR"]), values) == []
+
+
+def test_grant_keeps_client_secrets_in_the_vault_and_references_resolve(env, admin, emulator, operator_credential,
+                                                                         emulator_env, monkeypatch, tmp_path):
+    from provision.clientconfig import read_config_file
+
+    j("up")
+    ref = tmp_path / "orders.env"
+    run("access", "grant", "orders", "--secrets-key-vault", VAULT, "--out", str(ref), "--secret-reference",
+        "--wait")
+    stored = secrets(emulator, operator_credential)["client-orders"]
+    assert stored.properties.expires_on and stored.properties.tags["kind"] == "secret"
+    doc = read_config_file(ref)
+    assert doc["AZURE_CLIENT_SECRET"].startswith("@Microsoft.KeyVault(SecretUri=https://127.0.0.1:")
+    assert doc["AZURE_CLIENT_SECRET"].endswith("/secrets/client-orders)")
+    assert files_hold(tmp_path, [stored.value]) == []  # no file anywhere holds the value
+
+    # another machine: no state directory; the grant adds no credential, the reference works with the caller's
+    # own identity (here the operator's, from `provision emulator env`)
+    monkeypatch.setenv("PROVISION_STATE_DIR", str(tmp_path / "other-machine"))
+    seq = admin.last_seq()
+    run("access", "grant", "orders", "--secrets-key-vault", VAULT)
+    assert [e for e in writes(admin, seq) if "addPassword" in e["path"]] == []
+    r = run("kafka", "topics", "list", "--config", str(ref))
+    assert r.exit_code == 0
+
+    # rotate: a new version of the same secret, and exactly one valid credential — the vault's latest
+    run("access", "rotate", "orders", "--secrets-key-vault", VAULT, "--wait")
+    latest = secrets(emulator, operator_credential)["client-orders"]
+    assert latest.value != stored.value and latest.properties.version != stored.properties.version
+    app = next(a for a in admin.objects("application") if a["appId"] == doc["AZURE_CLIENT_ID"])
+    assert [c["keyId"] for c in app["passwordCredentials"]] == [latest.properties.tags["keyId"]]
+    assert run("kafka", "topics", "list", "--config", str(ref)).exit_code == 0  # the reference follows
+
+    run("access", "revoke", "orders", "--delete-app", "--secrets-key-vault", VAULT)
+    assert "client-orders" not in secrets(emulator, operator_credential)
