@@ -851,9 +851,9 @@ def wait_for_access(config: Any, *, allowed: bool, timeout: float, name: str,
             except KafkaRestError as e:
                 last = f"{e.status or 'no answer'}: {e}"
             if time.monotonic() + delay > deadline:
-                want = "a 200" if allowed else "a 403"
+                want = "200 (access)" if allowed else "403 (no access)"
                 raise ProvisionError(
-                    f"client {name}: no {want} from the REST proxy with the client's own credential after "
+                    f"client {name}: the REST proxy did not answer {want} to the client's own credential after "
                     f"{timeout:.0f}s ({attempts} calls); last answer {last[:300]}. The change may still be "
                     f"propagating: check later with `provision access check {name} --live`, or give a longer "
                     f"--wait-timeout")

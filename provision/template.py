@@ -91,7 +91,7 @@ def _parameters(spec: Spec) -> list[Param]:
               (("minLength", 3), ("maxLength", 59))),
         Param("clusterVersion", "string", "HDInsight version.", "cluster.version",
               (("allowedValues", list(KAFKA_VERSIONS)),)),
-        Param("kafkaVersion", "string", "Kafka version (2.1 or 2.4 on 4.0, 2.4 on 5.0, 3.2 on 5.1).",
+        Param("kafkaVersion", "string", "Kafka version (3.2 on 5.1).",
               "cluster.kafka_version", (("allowedValues", kafka_versions),)),
         Param("workerNodeCount", "int", "Kafka broker (worker node) count.", "cluster.worker_count"),
         Param("disksPerWorkerNode", "int", "Managed data disks per broker.", "cluster.disks_per_worker"),
@@ -117,6 +117,16 @@ def _parameters(spec: Spec) -> list[Param]:
         Param("storageContainerName", "string", "Blob container of the cluster.", "storage.container"),
         Param("nsgName", "string", "Network security group created for the cluster subnet.", "network.nsg_name"),
     ]
+    if v["network.resource_provider_connection"] != "Inbound":
+        ps.append(Param("resourceProviderConnection", "string", "Outbound: the cluster connects out to the HDInsight "
+                        "resource provider (networkProperties).", "network.resource_provider_connection",
+                        (("allowedValues", ["Inbound", "Outbound"]),)))
+    if v["network.private_link"] != "Disabled":
+        ps.append(Param("privateLink", "string", "Private Link to the cluster (networkProperties; needs Outbound).",
+                        "network.private_link", (("allowedValues", ["Disabled", "Enabled"]),)))
+    if v["cluster.rest_proxy_config"]:
+        ps.append(Param("kafkaRestConfigurationOverride", "object", "Kafka REST proxy settings "
+                        "(kafkaRestProperties.configurationOverride).", "cluster.rest_proxy_config"))
     if v["network.client_cidrs"]:
         ps.append(Param("clientCidrs", "array", "Client networks allowed to reach 443 and 9400.",
                         "network.client_cidrs"))
@@ -332,7 +342,8 @@ class _ClusterValues(dict):
 
 
 def _cluster(spec: Spec) -> dict[str, Any]:
-    ps = {p.key: param(p.name) for p in _parameters(spec) if p.key and p.key.startswith(("cluster.", "storage."))}
+    ps = {p.key: param(p.name) for p in _parameters(spec) if p.key and p.key.startswith(
+        ("cluster.", "storage.", "network.resource_provider_connection", "network.private_link"))}
     values = _ClusterValues(ps)
     values.setdefault("cluster.management_vm_size", None)  # no parameter: the role is not sent
     vnet_id, subnet_id = _subnet_ids(spec)

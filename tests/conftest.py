@@ -21,6 +21,7 @@ TEST_TIMING = {
     "retry_after_seconds": 1,
     "membership_propagation_seconds": 1.0,
     "topic_visibility_seconds": 0.2,
+    "refuse_retired_versions": 1,  # as Azure (tests/fidelity turns it off to replay 2023 recordings)
 }
 
 

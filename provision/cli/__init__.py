@@ -7,6 +7,7 @@ import click
 
 from provision import __version__
 from provision.cli.access import access
+from provision.cli.doctor import doctor
 from provision.cli.emulator import emulator
 from provision.cli.env import COMMANDS as ENV_COMMANDS
 from provision.cli.steps import GROUPS as STEP_GROUPS
@@ -27,6 +28,7 @@ def cli() -> None:
 for _cmd in [*ENV_COMMANDS, *STEP_GROUPS]:
     cli.add_command(_cmd)
 cli.add_command(access)
+cli.add_command(doctor)
 cli.add_command(emulator)
 cli.add_command(kafka)
 cli.add_command(smoke)

@@ -35,6 +35,9 @@ class Timing:
     membership_propagation_seconds: float = 5.0  # bound for group membership changes to reach the REST proxy
     topic_visibility_seconds: float = 0.5  # a new topic appears in /v1/metadata/topics after this delay
     core_quota: int = 400  # regional HDInsight core quota ("usages")
+    # 1: creating a retired HDInsight version (4.0, 5.0) is refused, as Azure does since 31 March 2025; 0 replays
+    # recordings made before the retirement (tests/fidelity).
+    refuse_retired_versions: int = 1
 
     @classmethod
     def from_env(cls) -> "Timing":

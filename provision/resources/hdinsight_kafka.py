@@ -53,7 +53,7 @@ def cluster_body(values: dict[str, Any], *, location: str, tags: dict[str, str],
         roles.append(role("kafkamanagementnode", MANAGEMENT_COUNT, values["cluster.management_vm_size"]))
     rest: dict[str, Any] = {"clientGroupInfo": {"groupName": group_name, "groupId": group_id}}
     if values.get("cluster.rest_proxy_config"):
-        rest["configurationOverride"] = dict(values["cluster.rest_proxy_config"])
+        rest["configurationOverride"] = values["cluster.rest_proxy_config"]  # (a parameter in the template)
     body = {
         "location": location,
         "tags": tags,

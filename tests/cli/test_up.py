@@ -138,7 +138,8 @@ def test_down_needs_yes_without_a_terminal(env):
     (["--storage-account", "UPPER"], "storage.account"),
     (["--group-mail-nickname", "a b"], "group.mail_nickname"),
     (["--network-client-cidrs", "10.0.0.0/33"], "network.client_cidrs"),
-    (["--cluster-version", "5.0", "--cluster-kafka-version", "3.2"], "cluster.kafka_version"),
+    (["--cluster-version", "5.1", "--cluster-kafka-version", "2.4"], "cluster.kafka_version"),
+    (["--cluster-version", "5.0"], "cluster.version"),
 ])
 def test_bad_input_exit_2_before_any_write(env, admin, args, field):
     seq = admin.last_seq()

@@ -30,6 +30,13 @@ SSH_PASSWORD = "Ssh!Passw0rd1"
 API = "2021-06-01"
 
 
+@pytest.fixture(autouse=True)
+def _recorded_era(admin):
+    """This module compares the emulator with the 2023 recording and Microsoft's examples, which create HDInsight
+    4.0 clusters: retired since 31 March 2025 (refused by default; see tests/emulator/test_hdinsight_network.py)."""
+    admin.configure(refuse_retired_versions=0)
+
+
 # -- shared helpers ---------------------------------------------------------------------------------------------
 class Azure:
     """The clients a test needs against one emulator, and small builders for prerequisites."""

@@ -28,7 +28,9 @@ RECORDED_SUB = "00000000-0000-0000-0000-000000000000"
 POLL = re.compile(r"/(operations|operationresults|asyncoperations|azureasyncoperations)/", re.IGNORECASE)
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 EXAMPLE_PASSWORD = "Examp1e-Passw0rd!"
-FAST = {"lro_seconds": 0, "cluster_create_seconds": 0, "cluster_delete_seconds": 0, "retry_after_seconds": 0}
+# The recordings and spec examples create HDInsight 4.0 clusters, from before its retirement (31 March 2025).
+FAST = {"lro_seconds": 0, "cluster_create_seconds": 0, "cluster_delete_seconds": 0, "retry_after_seconds": 0,
+        "refuse_retired_versions": 0}
 
 
 @dataclass

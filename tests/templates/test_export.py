@@ -33,17 +33,18 @@ TEMPLATE_ONLY = ("type", "apiVersion", "name", "dependsOn")
 SHARED_SUBNET = (f"/subscriptions/{SUB}/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/"
                  f"vnet-shared/subnets/kafka")
 
-# Environment specs (as flags) covering each HDInsight version, new and existing networks, default and custom sizes,
+# Environment specs (as flags) covering the supported HDInsight version (5.1; 4.0 and 5.0 are retired), new and
+# existing networks, default and custom sizes,
 # the management node, client CIDRs (none, one, two), tags, and derived vs explicit names (a derived container from an
 # explicit, mixed-case cluster name).
 SPECS = {
     "5.1-defaults": {},
-    "4.0-sizes-management-one-cidr": {
-        "cluster_version": "4.0", "cluster_kafka_version": "2.1", "cluster_head_vm_size": "Standard_D13_v2",
+    "5.1-sizes-management-one-cidr": {
+        "cluster_version": "5.1", "cluster_kafka_version": "3.2", "cluster_head_vm_size": "Standard_D13_v2",
         "cluster_worker_vm_size": "Standard_D4_v2", "cluster_zookeeper_vm_size": "Standard_A2_v2",
         "cluster_management_vm_size": "Standard_D4_v2", "network_client_cidrs": "203.0.113.0/24"},
-    "5.0-existing-subnet-other-rg": {
-        "cluster_version": "5.0", "network_subnet_id": SHARED_SUBNET, "subscription": SUB, "cluster_worker_count": 5,
+    "5.1-existing-subnet-other-rg": {
+        "cluster_version": "5.1", "network_subnet_id": SHARED_SUBNET, "subscription": SUB, "cluster_worker_count": 5,
         "cluster_disks_per_worker": 4, "network_client_cidrs": "203.0.113.0/24,198.51.100.0/25",
         "tags": "team=data,cost-center=42"},
     "5.1-existing-subnet-same-rg-management": {
@@ -51,12 +52,15 @@ SPECS = {
         "cluster_worker_vm_size": "Standard_E8_v3", "storage_container": "data",
         "network_subnet_id": f"/subscriptions/{SUB}/resourceGroups/rg-kafka-prod/providers/Microsoft.Network/"
                              f"virtualNetworks/vnet-app/subnets/hdi"},
-    "4.0-explicit-names": {
-        "cluster_version": "4.0", "cluster_name": "My-Kafka-01", "storage_account": "stmykafka01",
+    "5.1-explicit-names": {
+        "cluster_version": "5.1", "cluster_name": "My-Kafka-01", "storage_account": "stmykafka01",
         "group_name": "kafka-writers", "cluster_gateway_username": "gwadmin",
         "cluster_ssh_username": "nodeuser", "network_vnet_name": "vnet-x", "network_subnet_name": "snet",
         "network_address_space": "10.20.0.0/16", "network_subnet_prefix": "10.20.1.0/24", "network_nsg_name": "nsg-x",
         "resource_group": "rg-explicit"},
+    "5.1-outbound-rest-proxy-settings": {
+        "network_resource_provider_connection": "Outbound",
+        "cluster_rest_proxy_config": "consumer.request.timeout.ms=30000"},
 }
 
 
@@ -122,7 +126,7 @@ def sdk_path_body(s: specmod.Spec) -> dict:
         vnet_id = (f"/subscriptions/{SUB}/resourceGroups/{v['resource_group']}/providers/Microsoft.Network/"
                    f"virtualNetworks/{v['network.vnet_name']}")
         subnet_id = f"{vnet_id}/subnets/{v['network.subnet_name']}"
-    network = {"vnet": SimpleNamespace(id=vnet_id), "subnet": SimpleNamespace(id=subnet_id)}
+    network = {"vnet": {"id": vnet_id}, "subnet": {"id": subnet_id}}  # wire JSON, as the network resource reads it
     group = {"id": GROUP_ID, "displayName": v["group.name"]}
     return asyncio.run(hdinsight_kafka.desired_body(SdkPathContext(s), group, network))  # type: ignore[arg-type]
 
@@ -238,7 +242,7 @@ def test_depends_on(case):
 
 
 def test_existing_subnet_keeps_its_properties_and_gets_the_nsg():
-    s = resolve(SPECS["5.0-existing-subnet-other-rg"])
+    s = resolve(SPECS["5.1-existing-subnet-other-rg"])
     tpl, _ = template.export(s)
     before = {"addressPrefix": "10.1.2.0/24", "serviceEndpoints": [{"service": "Microsoft.Storage"}],
               "networkSecurityGroup": {"id": "/old/nsg"}}
@@ -276,7 +280,7 @@ def test_output_is_the_rest_proxy_endpoint():
     scope.reference = lambda rid, api: {"connectivityEndpoints": endpoints} if rid.endswith(f"/clusters/{name}") \
         else None
     out = evaluate(tpl["outputs"], scope)
-    sdk = hdinsight_kafka.rest_proxy_endpoint({"properties": {"connectivity_endpoints": endpoints}})
+    sdk = hdinsight_kafka.rest_proxy_endpoint({"properties": {"connectivityEndpoints": endpoints}})
     assert out["kafkaRestEndpoint"]["value"] == sdk == f"https://{name}-kafkarest.azurehdinsight.net"
 
 
@@ -295,7 +299,7 @@ def test_derived_global_names_are_unique_per_resource_group_and_valid():
 
 
 def test_schema_and_parameter_types():
-    tpl, parameters = template.export(resolve(SPECS["4.0-sizes-management-one-cidr"]))
+    tpl, parameters = template.export(resolve(SPECS["5.1-sizes-management-one-cidr"]))
     assert tpl["$schema"] == "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#"
     assert parameters["$schema"].endswith("/2019-04-01/deploymentParameters.json#")
     p = tpl["parameters"]
@@ -350,7 +354,7 @@ def run(*args: str):
 def test_cli_writes_both_files_and_never_a_secret(clean_env, monkeypatch):
     for which, env_name in specmod.SECRET_ENV.items():
         monkeypatch.setenv(env_name, PASSWORDS[which])
-    (clean_env / "provision.toml").write_text('[cluster]\nversion = "5.0"\nworker_count = 4\n')
+    (clean_env / "provision.toml").write_text('[cluster]\nversion = "5.1"\nworker_count = 4\n')
     result = run("--out", "out", "--network-client-cidrs", "203.0.113.0/24", "--output", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -362,7 +366,7 @@ def test_cli_writes_both_files_and_never_a_secret(clean_env, monkeypatch):
         assert all(pw not in text for pw in PASSWORDS.values())
     params = json.loads(files["azuredeploy.parameters.json"])["parameters"]
     # what the spec sets (file, flag), and empty placeholders the template's minLength rejects
-    assert params == {"clusterVersion": {"value": "5.0"}, "workerNodeCount": {"value": 4},
+    assert params == {"clusterVersion": {"value": "5.1"}, "workerNodeCount": {"value": 4},
                       "clientCidrs": {"value": ["203.0.113.0/24"]}, "kafkaRestGroupId": {"value": ""},
                       "gatewayPassword": {"value": ""}, "sshPassword": {"value": ""}}
     tpl = json.loads(files["azuredeploy.json"])

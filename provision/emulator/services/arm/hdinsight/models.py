@@ -191,7 +191,35 @@ def fingerprint(body: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- create / delete operations ---------------------------------------------------------------------------------
-def start_create(state: EmulatorState, doc: dict[str, Any], failure: v.Failure | None, sub: str, rg: str) -> None:
+def _private_addresses(state: EmulatorState, doc: dict[str, Any], body_props: dict[str, Any]) -> None:
+    """A cluster with the outbound resource provider connection is reached on private addresses: its GET reports
+    each connectivity endpoint's `privateIPAddress` (for the private DNS zone 'Restrict public connectivity in
+    Azure HDInsight' describes). They are taken from the cluster subnet (after Azure's 4 reserved addresses)."""
+    import ipaddress
+
+    net = v.obj(body_props.get("networkProperties"))
+    if str(net.get("resourceProviderConnection")).lower() != "outbound":
+        return
+    network = v._optional("network")
+    subnets = v.subnets_of(body_props)
+    found = network.find_subnet(state, subnets[0]) if network and subnets and hasattr(network, "find_subnet") \
+        else None
+    sp = v.obj((found or {}).get("properties"))
+    prefix = sp.get("addressPrefix") or (v.arr(sp.get("addressPrefixes")) or [None])[0]
+    try:
+        hosts = ipaddress.ip_network(prefix).hosts() if prefix else None
+    except ValueError:
+        hosts = None
+    if hosts is None:
+        return
+    for _ in range(3):  # .1-.3 are Azure's (gateway, DNS)
+        next(hosts, None)
+    doc["_privateIPs"] = [str(next(hosts, "")) for _ in range(3)]
+
+
+def start_create(state: EmulatorState, doc: dict[str, Any], failure: v.Failure | None, sub: str, rg: str,
+                 body_props: dict[str, Any] | None = None) -> None:
+    _private_addresses(state, doc, body_props or {})
     total = float(state.timing.cluster_create_seconds)
     duration = total * (failure.at if failure else 1.0)
     op = core.start_operation(state, duration=duration, completion=CREATE, args={"id": core.key(doc["id"])},
@@ -297,6 +325,12 @@ def endpoints(doc: dict[str, Any], host: str, port: int) -> list[dict[str, Any]]
     if doc["properties"].get("kafkaRestProperties"):
         found.append({"name": "KafkaRestProxyPublicEndpoint", "protocol": "TCP",
                       "location": f"{host}:{port}/kafkarest/{name}", "port": port})
+    private = doc.get("_privateIPs")
+    if private:  # outbound resource provider connection: the endpoints' private addresses
+        found[0]["privateIPAddress"] = private[1]
+        found[1]["privateIPAddress"] = private[0]
+        if len(found) > 2:
+            found[2]["privateIPAddress"] = private[2]
     return found
 
 

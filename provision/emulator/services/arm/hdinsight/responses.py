@@ -98,7 +98,8 @@ async def put_cluster(request: Request) -> Response:
         return _put_again(request, existing, body)
     problem = v.name_problem(name) or v.location_problem(body.get("location"))
     if problem is None:
-        problem = next(iter(v.document_problems(body.get("properties"))), None)
+        problem = next(iter(v.document_problems(body.get("properties"), refuse_retired=bool(
+            state.timing.refuse_retired_versions))), None)
     if problem is not None:
         raise _bad_request(problem)
     if models.cluster_by_name(state, name) is not None:
@@ -109,7 +110,7 @@ async def put_cluster(request: Request) -> Response:
     if quota is not None:
         raise _bad_request(quota)
     doc = models.new_cluster(sub, rg, name, body, cores)
-    models.start_create(state, doc, v.deployment_failure(state, body["properties"]), sub, rg)
+    models.start_create(state, doc, v.deployment_failure(state, body["properties"]), sub, rg, body["properties"])
     return _cluster_response(request, doc, {"Azure-AsyncOperation": _async_url(request, "create")})
 
 
@@ -249,7 +250,7 @@ async def validate_create(request: Request) -> Response:
     if not problems and models.cluster_by_name(state, name) is not None:
         problems.append(v.Problem("ClusterNameUnavailable", f"Cluster name '{name}' is unavailable", "name"))
     props = body.get("properties")
-    document = v.document_problems(props)
+    document = v.document_problems(props, refuse_retired=bool(state.timing.refuse_retired_versions))
     problems += document
     if not document:
         quota = v.quota_problem(sub, name, v.requested_cores(props), models.cores_in_use(state, sub.lower(), region),

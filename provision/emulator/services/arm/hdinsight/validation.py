@@ -38,6 +38,10 @@ HTTP_USER_FORBIDDEN = set("#;.\"',/:`!*?$(){}[]<>|&=+%~^ ")
 ROLE_COUNTS = {"headnode": (2, 2), "zookeepernode": (3, 3), "kafkamanagementnode": (2, 2),
                "workernode": (1, None), "edgenode": (1, None), "idbrokernode": (2, 2)}
 MAX_DISKS_PER_NODE = 8
+# Versions Azure no longer creates (HDInsight 4.0 and 5.0 were retired on 31 March 2025; 5.1 is supported).
+RETIRED_VERSIONS = {"4.0": "31 March 2025", "5.0": "31 March 2025"}
+SUPPORTED_VERSION = "5.1"
+PRIVATE_LINK_DOC = "see 'Enable Private Link on an HDInsight cluster'"
 
 # Where in the create walk each deployment failure surfaces (fraction of the create duration).
 FAIL_STORAGE, FAIL_NETWORK, FAIL_REST_PROXY = 0.25, 0.75, 1.0
@@ -309,7 +313,48 @@ def rest_proxy_problems(props: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def document_problems(props: Any) -> list[Problem]:
+def retired_problem(props: dict[str, Any]) -> Problem | None:
+    """A create request for a retired HDInsight version: refused as Azure does since the retirement."""
+    version = version_of(props)
+    if version is None or version.short not in RETIRED_VERSIONS:
+        return None
+    return Problem("RetiredClusterVersion", CSM.format(
+        f"HDInsight version '{version.short}' was retired on {RETIRED_VERSIONS[version.short]} and can no longer be "
+        f"used to create clusters. Use version {SUPPORTED_VERSION}"), "clusterVersion")
+
+
+def network_properties_problems(props: dict[str, Any]) -> list[Problem]:
+    """networkProperties: resourceProviderConnection Inbound|Outbound, privateLink Enabled|Disabled; Private Link
+    only with the Outbound connection and in a virtual network."""
+    net = props.get("networkProperties")
+    if net is None:
+        return []
+    if not isinstance(net, dict):
+        return [Problem("InvalidNetworkProperties", CSM.format("networkProperties must be a JSON object"),
+                        "networkProperties")]
+    problems = []
+    rpc, link = net.get("resourceProviderConnection"), net.get("privateLink")
+    if rpc is not None and str(rpc).lower() not in ("inbound", "outbound"):
+        problems.append(Problem("InvalidNetworkProperties", CSM.format(
+            f"networkProperties.resourceProviderConnection '{rpc}' is not one of Inbound, Outbound"),
+            "networkProperties.resourceProviderConnection"))
+    if link is not None and str(link).lower() not in ("enabled", "disabled"):
+        problems.append(Problem("InvalidNetworkProperties", CSM.format(
+            f"networkProperties.privateLink '{link}' is not one of Enabled, Disabled"),
+            "networkProperties.privateLink"))
+    if str(link).lower() == "enabled":
+        if str(rpc).lower() != "outbound":
+            problems.append(Problem("PrivateLinkRequiresOutboundConnection", CSM.format(
+                "Private Link can be enabled only when networkProperties.resourceProviderConnection is "
+                f"'Outbound' ({PRIVATE_LINK_DOC})"), "networkProperties.privateLink"))
+        if not subnets_of(props):
+            problems.append(Problem("PrivateLinkRequiresVirtualNetwork", CSM.format(
+                "A Private Link cluster must be deployed into a virtual network: give every role a "
+                f"virtualNetworkProfile ({PRIVATE_LINK_DOC})"), "networkProperties.privateLink"))
+    return problems
+
+
+def document_problems(props: Any, *, refuse_retired: bool = True) -> list[Problem]:
     """Every problem the RP finds in the create document itself."""
     if not isinstance(props, dict):
         return [Problem("InvalidRequestContent", "The request content was invalid: 'properties' must be a JSON "
@@ -317,8 +362,10 @@ def document_problems(props: Any) -> list[Problem]:
     problems = definition_problems(props)
     if problems and problems[0].code == "UnsupportedClusterType":
         return problems
-    return (problems + gateway_problems(props) + role_problems(props) + storage_problems(props)
-            + rest_proxy_problems(props))
+    retired = retired_problem(props) if refuse_retired else None
+    return ([retired] if retired else []) + (
+        problems + gateway_problems(props) + role_problems(props) + storage_problems(props)
+        + rest_proxy_problems(props) + network_properties_problems(props))
 
 
 # -- quota ------------------------------------------------------------------------------------------------------
@@ -400,11 +447,28 @@ def network_failure(state, props: dict[str, Any]) -> Failure | None:
     if network is None or not hasattr(network, "inbound_allows"):
         return None
     rest_proxy = props.get("kafkaRestProperties") is not None
+    net = obj(props.get("networkProperties"))
+    outbound = str(net.get("resourceProviderConnection")).lower() == "outbound"
+    private_link = str(net.get("privateLink")).lower() == "enabled"
     for subnet in subnets_of(props):
-        if hasattr(network, "find_subnet") and network.find_subnet(state, subnet) is None:
+        found = network.find_subnet(state, subnet) if hasattr(network, "find_subnet") else {}
+        if found is None:
             return Failure(FAIL_NETWORK, CSM.format(
                 f"Subnet '{subnet}' given in virtualNetworkProfile could not be found"))
-        if not network.inbound_allows(state, subnet, 443):
+        sp = obj((found or {}).get("properties"))
+        if private_link and found and str(sp.get("privateLinkServiceNetworkPolicies", "Enabled")).lower() != \
+                "disabled":
+            return Failure(FAIL_NETWORK, CSM.format(
+                f"Private Link needs privateLinkServiceNetworkPolicies disabled on subnet '{subnet}' "
+                f"({PRIVATE_LINK_DOC})"))
+        if private_link and found and not sp.get("natGateway") and not sp.get("routeTable"):
+            return Failure(FAIL_NETWORK, CSM.format(
+                f"Private Link clusters use standard load balancers without outbound NAT: subnet '{subnet}' needs "
+                f"a NAT gateway or a route to a firewall for the cluster's outbound dependencies "
+                f"({PRIVATE_LINK_DOC})"))
+        # With the outbound resource provider connection the RP never connects in: no inbound 443 from its
+        # service tag is needed ('Restrict public connectivity in Azure HDInsight').
+        if not outbound and not network.inbound_allows(state, subnet, 443):
             return Failure(FAIL_NETWORK, CSM.format(
                 f"The network security group of subnet '{subnet}' blocks inbound traffic on port 443. HDInsight "
                 f"needs inbound 443 from its health and management services (service tag 'HDInsight')"))
