@@ -61,17 +61,19 @@ def _deps(kind: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {d: values.get(d) for d in kind.depends_on if d in values}
 
 
-async def _in_order(keys: list[str], work: Any) -> dict[str, Any]:
-    """Run `work(key, deps_results)` for every key as soon as its dependencies are done; on the first failure the
-    others are cancelled promptly (what they created is found again by the next run)."""
+async def _in_order(keys: list[str], work: Any, *, reverse: bool = False) -> dict[str, Any]:
+    """Run `work(key, deps_results)` for every key as soon as what it waits for is done — its dependencies, or with
+    `reverse` (deleting) its dependants. On the first failure the others are cancelled promptly (what they created
+    is found again by the next run)."""
     kinds = registry()
+    waits = ({k: [o for o in keys if k in kinds[o].depends_on] for k in keys} if reverse else
+             {k: [d for d in kinds[k].depends_on if d in keys] for k in keys})
     tasks: dict[str, asyncio.Future] = {}
     results: dict[str, Any] = {}
 
     async def run(k: str) -> Any:
-        for d in kinds[k].depends_on:
-            if d in tasks:
-                await tasks[d]
+        for other in waits[k]:
+            await tasks[other]
         results[k] = await work(k, _deps(kinds[k], results))
         return results[k]
 
@@ -147,26 +149,9 @@ async def destroy(ctx: Any) -> list[Change]:
     external objects, removes only what it added. Conflicting objects (not ours) are left alone."""
     kinds = registry()
     p = await plan(ctx, preflight=False)
-    order = list(reversed(p.keys))
-    dependants = {k: [o for o in p.keys if k in kinds[o].depends_on] for k in p.keys}
-    tasks: dict[str, asyncio.Future] = {}
-    done: dict[str, list[Change]] = {}
-
-    async def run(k: str) -> None:
-        for o in dependants[k]:
-            await tasks[o]
-        done[k] = await kinds[k].delete(ctx, p.actual[k], _deps(kinds[k], p.actual))
-
-    for k in order:
-        tasks[k] = asyncio.ensure_future(run(k))
-    try:
-        await asyncio.gather(*tasks.values())
-    except BaseException:
-        for t in tasks.values():
-            t.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
-        raise
-    return [c for k in order for c in done.get(k, [])]
+    done = await _in_order(p.keys, lambda k, _: kinds[k].delete(ctx, p.actual[k], _deps(kinds[k], p.actual)),
+                           reverse=True)
+    return [c for k in reversed(p.keys) for c in done.get(k, [])]
 
 
 def outputs(ctx: Any, state: dict[str, Any]) -> dict[str, Any]:

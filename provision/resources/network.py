@@ -428,8 +428,6 @@ class Network(Resource):
         return await self.read(ctx, {})
 
     async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
-        from azure.mgmt.network.models import NetworkSecurityGroup  # noqa: F401 — model module warm-up
-
         if actual is None:
             return []
         n = actual["names"]

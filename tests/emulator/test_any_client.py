@@ -205,7 +205,8 @@ def test_an_app_with_no_arm_role_sees_its_tenant_and_no_subscriptions(arm, emula
     assert inside.status_code == 403 and inside.json()["error"]["code"] == "AuthorizationFailed"
 
 
-def test_group_delete_and_storage_create_answer_with_the_headers_clients_read(arm, emulator):
+def test_group_delete_and_storage_create_answer_with_the_headers_clients_read(arm, emulator, admin):
+    admin.configure(retry_after_seconds=1)  # the header as Azure sends it (tests default to 0)
     sub = emulator.subscription_id
     assert arm("PUT", f"/subscriptions/{sub}/resourcegroups/rg-h", json={"location": "westus"}).status_code == 201
     created = arm("PUT", f"/subscriptions/{sub}/resourceGroups/rg-h/providers/Microsoft.Storage/storageAccounts/"

@@ -153,6 +153,7 @@ def test_security_rule_conflict(network):
 
 # -- wire shape ------------------------------------------------------------------------------------------------------
 def test_nsg_put_and_poll_on_the_wire(group, arm, emulator, admin):
+    admin.configure(retry_after_seconds=1)  # the header as Azure sends it (tests default to 0)
     admin.configure(lro_seconds=0.6)
     r = arm("PUT", _nsg_path(emulator), json={"location": "westus"})
     assert r.status_code == 201 and r.headers["Retry-After"] == "1"
@@ -233,6 +234,7 @@ def test_rule_validation(group, arm, emulator, change, code):
 
 
 def test_network_delete_on_the_wire(group, arm, emulator, admin):
+    admin.configure(retry_after_seconds=1)  # the header as Azure sends it (tests default to 0)
     admin.configure(lro_seconds=0.6)
     assert arm("PUT", _nsg_path(emulator), json={"location": "westus"}).status_code == 201
     time.sleep(0.7)

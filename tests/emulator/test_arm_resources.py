@@ -71,6 +71,7 @@ def test_group_delete_removes_its_contents_only(resources, arm, emulator):
 
 
 def test_group_delete_on_the_wire(arm, emulator, admin):
+    admin.configure(retry_after_seconds=1)  # the header as Azure sends it (tests default to 0)
     admin.configure(lro_seconds=0.6)
     path = _rg_path(emulator, "rg-wire")
     assert arm("PUT", path, json={"location": "westus"}).status_code == 201

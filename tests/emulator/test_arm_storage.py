@@ -91,6 +91,7 @@ def test_account_lifecycle(storage):
 
 
 def test_create_on_the_wire(groups, arm, emulator, admin):
+    admin.configure(retry_after_seconds=1)  # the header as Azure sends it (tests default to 0)
     admin.configure(lro_seconds=0.6)
     body = {"sku": {"name": "Standard_RAGRS"}, "kind": "StorageV2", "location": "southcentralus",
             "properties": {"encryption": {"services": {"blob": {}}, "keySource": "Microsoft.Storage"}}}
