@@ -22,6 +22,7 @@ from tests.conftest import TEST_TIMING
 from tests.emulator.test_hdinsight import Azure, World
 
 HIB = "https://hib.azurehdinsight.net/.default"
+CURRENT = {"version": "5.1", "kafka": "3.2"}  # the supported version (4.0 and 5.0 were retired on 31 March 2025)
 # The six records of Microsoft's sample client (rest-proxy.md): one request, mixed value types.
 SAMPLE_RECORDS = [
     {"key": "key1", "value": "**********"},
@@ -86,7 +87,7 @@ class Proxy:
 
 
 def running_cluster(azure: Azure, world: World, name: str = "kafka1", **kw: Any) -> Proxy:
-    azure.hdi.clusters.begin_create(world.rg, name, world.body(**kw)).result()
+    azure.hdi.clusters.begin_create(world.rg, name, world.body(**{**CURRENT, **kw})).result()
     return Proxy(azure, world.rg, name)
 
 
@@ -368,10 +369,10 @@ def test_unknown_creating_or_plain_clusters_have_no_proxy(azure, world, admin):
 
     assert status("nosuchcluster") == 404
     admin.configure(cluster_create_seconds=30)
-    azure.hdi.clusters.begin_create(world.rg, "creating1", world.body())
+    azure.hdi.clusters.begin_create(world.rg, "creating1", world.body(**CURRENT))
     assert status("creating1") == 404  # not Running yet
     admin.configure(cluster_create_seconds=0.3)
-    azure.hdi.clusters.begin_create(world.rg, "plain1", world.body(rest=False)).result()
+    azure.hdi.clusters.begin_create(world.rg, "plain1", world.body(rest=False, **CURRENT)).result()
     assert status("plain1") == 404
     plain = azure.hdi.clusters.get(world.rg, "plain1").properties.connectivity_endpoints
     assert [e.name for e in plain] == ["SSH", "HTTPS"]
