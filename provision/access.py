@@ -433,12 +433,11 @@ async def add_federated(ctx: Context, app: Any, req: ClientRequest) -> dict[str,
         if c.issuer == req.federated_issuer and c.subject == req.federated_subject:
             return {"kind": "federated", "keyId": c.id, "issuer": c.issuer, "subject": c.subject, "unchanged": True}
     fic_name = re.sub(r"[^A-Za-z0-9-]", "-", f"provision-{req.federated_subject}")[:120]
-    fic = await retry_lag(lambda: ctx.graph.applications.by_application_id(app.id).federated_identity_credentials
-                          .post(FederatedIdentityCredential(name=fic_name, issuer=req.federated_issuer,
-                                                            subject=req.federated_subject,
-                                                            audiences=[FEDERATED_AUDIENCE],
-                                                            description="Kafka REST proxy client (provision)")),
-                          what=f"federated credential of {req.name}")
+    fic = await graph_util.add_federated_credential(
+        ctx.graph, app.id, FederatedIdentityCredential(name=fic_name, issuer=req.federated_issuer,
+                                                       subject=req.federated_subject, audiences=[FEDERATED_AUDIENCE],
+                                                       description="Kafka REST proxy client (provision)"),
+        what=f"federated credential of {req.name}")
     return {"kind": "federated", "keyId": fic.id, "issuer": fic.issuer, "subject": fic.subject}
 
 

@@ -61,20 +61,24 @@ def _deps(kind: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {d: values.get(d) for d in kind.depends_on if d in values}
 
 
-async def _in_order(keys: list[str], work: Any, *, reverse: bool = False) -> dict[str, Any]:
+async def _in_order(keys: list[str], work: Any, *, reverse: bool = False, reading: bool = False) -> dict[str, Any]:
     """Run `work(key, deps_results)` for every key as soon as what it waits for is done — its dependencies, or with
     `reverse` (deleting) its dependants. On the first failure the others are cancelled promptly (what they created
     is found again by the next run)."""
     kinds = registry()
+    def needs(k: str) -> tuple[str, ...]:
+        after = kinds[k].read_after if reading else None
+        return kinds[k].depends_on if after is None else after
+
     waits = ({k: [o for o in keys if k in kinds[o].depends_on] for k in keys} if reverse else
-             {k: [d for d in kinds[k].depends_on if d in keys] for k in keys})
+             {k: [d for d in needs(k) if d in keys] for k in keys})
     tasks: dict[str, asyncio.Future] = {}
     results: dict[str, Any] = {}
 
     async def run(k: str) -> Any:
         for other in waits[k]:
             await tasks[other]
-        results[k] = await work(k, _deps(kinds[k], results))
+        results[k] = await work(k, {d: results[d] for d in waits[k]} if reading else _deps(kinds[k], results))
         return results[k]
 
     for k in keys:
@@ -94,7 +98,7 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
     availability, core quota), so bad input stops before any write."""
     kinds = registry()
     p = Plan(closure(keys))
-    p.actual = await _in_order(p.keys, lambda k, deps: kinds[k].read(ctx, deps))
+    p.actual = await _in_order(p.keys, lambda k, deps: kinds[k].read(ctx, deps), reading=True)
     for k in p.keys:
         p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
     if preflight and not p.blockers():

@@ -32,12 +32,12 @@ def run_async(coro: Any) -> Any:
 def spec_options(fn: Callable) -> Callable:
     """--config plus one flag per spec field (generated from provision.spec.FIELDS)."""
     for f in reversed(specmod.FIELDS):
-        kind = {int: int, list: str, dict: str}.get(f.kind, str)
+        kind = str  # ints too: the spec coerces and reports a bad value in one line, as for env and file
         fn = click.option(f.flag, f.param, type=kind, default=None, show_default=False,
                           help=f"{f.help} [env {f.env}]")(fn)
     fn = click.option("--config", "-c", "config", type=click.Path(dir_okay=False), envvar="PROVISION_CONFIG",
                       help="Environment spec (TOML). Env PROVISION_CONFIG. Default: ./provision.toml if present.")(fn)
-    fn = click.option("--output", "-o", type=click.Choice(["text", "json"]), default=None,
+    fn = click.option("--output", "-o", default=None, metavar="[text|json]",  # checked in Runner: one line
                       help="text for people, json for pipelines (env PROVISION_OUTPUT).")(fn)
     fn = click.option("-v", "--verbose", count=True, help="-v: request-level logs (secrets redacted).")(fn)
     fn = click.option("--adopt", is_flag=True, default=None, envvar="PROVISION_ADOPT",
@@ -50,7 +50,11 @@ class Runner:
     """Per-invocation helpers: the resolved spec, output mode, progress lines, error mapping."""
 
     def __init__(self, params: dict[str, Any]):
-        self.output = params.pop("output", None) or os.environ.get("PROVISION_OUTPUT", "text")
+        from provision.cli.options import output_mode, quiet_sdk_logging
+
+        flag = params.pop("output", None)
+        self.output = output_mode(flag, "--output") if flag else output_mode(os.environ.get("PROVISION_OUTPUT"))
+        quiet_sdk_logging()
         verbose = params.pop("verbose", 0)
         self.adopt = bool(params.pop("adopt", None))
         config = params.pop("config", None)
@@ -120,10 +124,19 @@ def command(fn: Callable) -> Callable:
             click.echo(f"Error: {e}", err=True)
             sys.exit(e.exit_code)
         except Exception as e:  # an Azure SDK or transport error: one line, not a traceback
-            if _is_service_error(e):
-                click.echo(f"Error: {_azure_message(e)}", err=True)
+            from provision.transport import describe_failure
+
+            transient = describe_failure(e)
+            if transient or _is_service_error(e):
+                click.echo(f"Error: {transient or _azure_message(e)}", err=True)
                 sys.exit(1)
-            raise
+            # anything else is a bug of ours: still one line for the user, the traceback with -v
+            import logging
+
+            logging.getLogger("provision").info("unexpected error", exc_info=True)
+            click.echo(f"Error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+                       f"(run with -v for the details, and please report it)", err=True)
+            sys.exit(1)
 
     return wrapper
 

@@ -25,6 +25,8 @@ class Resource:
     key: str = ""  # the engine's name for it: "app", "group", …
     kind: str = ""  # Azure's word, shown to people: "security group"
     depends_on: tuple[str, ...] = ()
+    # What `read` needs read first (default: all of depends_on). Reads that stand alone run all at once.
+    read_after: tuple[str, ...] | None = None
     missing_hint: str = ""  # how a step command tells the user to create it first
 
     def label(self, ctx: Any) -> str:

@@ -144,6 +144,7 @@ class HDInsightKafka(Resource):
     key = "cluster"
     kind = RESOURCE
     depends_on = ("group", "storage", "network")
+    read_after = ()  # reads on its own (a missing resource group reads as absent too)
 
     def label(self, ctx: Any) -> str:
         return ctx.spec.values["cluster.name"]

@@ -25,6 +25,7 @@ class KeyVault(Resource):
     key = "vault"
     kind = RESOURCE
     depends_on = ("resource_group",)
+    read_after = ()  # reads on its own (a missing resource group reads as absent too)
     missing_hint = "run `provision up` first"
 
     def label(self, ctx: Any) -> str:

@@ -267,6 +267,7 @@ class Network(Resource):
     key = "network"
     kind = RESOURCE_NSG
     depends_on = ("resource_group",)
+    read_after = ()  # reads on its own (a missing resource group reads as absent too)
     missing_hint = "run `provision network open` (or `provision up`) first"
 
     def label(self, ctx: Any) -> str:

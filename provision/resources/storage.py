@@ -47,6 +47,7 @@ class Storage(Resource):
     key = "storage"
     kind = RESOURCE_ACCOUNT
     depends_on = ("resource_group",)
+    read_after = ()  # reads on its own (a missing resource group reads as absent too)
     missing_hint = "run `provision storage ensure` (or `provision up`) first"
 
     def label(self, ctx: Any) -> str:

@@ -101,6 +101,9 @@ CASES = {
     "toml-missing-file": Bad(["up", "--config", "nowhere.toml"], "does not exist"),
     # -- flags -----------------------------------------------------------------------------------------------------
     "flag-empty-location": up("--location", "", expect="location"),
+    "flag-float-workers": up("--cluster-worker-count", "3.7", expect="cluster.worker_count"),
+    "flag-word-disks": up("--cluster-disks-per-worker", "two", expect="cluster.disks_per_worker"),
+    "flag-output-yaml": up("--output", "yaml", expect="--output"),
     "flag-location-upper": up("--location", "EastUS", expect="location"),
     "flag-vnet-name": up("--network-vnet-name", "bad/vnet", expect="network.vnet_name"),
     "flag-subnet-name": up("--network-subnet-name", "-lead", expect="network.subnet_name"),
