@@ -10,11 +10,11 @@ import asyncio
 import time
 from typing import Any
 
-from provision import secretstore
+from provision import armapi, secretstore
 from provision.context import Context, env_number
 from provision.errors import DeploymentFailed, InvalidInput, ProvisionError
 from provision.plan import KNOWN_AFTER_APPLY, Change
-from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props, wire
+from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props
 
 RESOURCE = "hdinsight kafka cluster"
 REST_PROXY_ENDPOINT = "KafkaRestProxyPublicEndpoint"
@@ -131,13 +131,8 @@ def _errors(actual: dict[str, Any]) -> str:
 
 
 async def read_cluster(ctx: Any) -> dict[str, Any] | None:
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        return wire(await ctx.arm_call(ctx.hdinsight.clusters.get, ctx.spec.values["resource_group"],
-                                       ctx.spec.values["cluster.name"]))
-    except ResourceNotFoundError:
-        return None
+    return await armapi.get(ctx, f"{armapi.rg_path(ctx)}/providers/Microsoft.HDInsight/clusters/"
+                                 f"{ctx.spec.values['cluster.name']}", armapi.HDINSIGHT)
 
 
 class HDInsightKafka(Resource):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from provision import secretstore
+from provision import armapi, secretstore
 from provision.errors import AlreadyExists
 from provision.plan import Change
 from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props
@@ -37,19 +37,15 @@ class KeyVault(Resource):
     async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
         if not secretstore.configured(ctx):
             return {"configured": False}
-        from azure.core.exceptions import ResourceNotFoundError
-
         rg, name, by_id = secretstore.vault_location(ctx)
-        if not by_id and "resource_group" in deps and deps["resource_group"] is None:
-            return None
-        try:
-            vault = (await ctx.arm_call(ctx.keyvault.vaults.get, rg, name)).as_dict()
-        except ResourceNotFoundError:
+        vault = await armapi.get(ctx, f"{armapi.rg_path(ctx, rg)}/providers/Microsoft.KeyVault/vaults/{name}",
+                                 armapi.KEYVAULT)
+        if vault is None:
             if by_id:
                 from provision.errors import InvalidInput
 
                 raise InvalidInput(f"secrets.key_vault: {ctx.spec.values['secrets.key_vault']} does not exist; fix "
-                                   f"the id or give a name to have provision create the vault") from None
+                                   f"the id or give a name to have provision create the vault")
             return None
         ctx.results["vaultUri"] = props(vault).get("vaultUri")
         if by_id:

@@ -11,10 +11,12 @@ write, naming it. A new NSG gets its rules in its own PUT.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from provision import armapi
 from provision.errors import InvalidInput, ProvisionError
 from provision.plan import Change
 from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props, wire
@@ -277,21 +279,24 @@ class Network(Resource):
         return bool(actual and actual["subnet"] is not None)
 
     async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
         v, n = ctx.spec.values, names(ctx)
         out: dict[str, Any] = {"nsg": None, "vnet": None, "subnet": None, "names": n}
-        own_rg_absent = "resource_group" in deps and deps["resource_group"] is None
 
-        async def get(fn: Any, *args: Any) -> Any:
-            try:
-                return wire(await ctx.arm_call(fn, *args))
-            except ResourceNotFoundError:
-                return None
+        def vnet_path() -> str:
+            return f"{armapi.rg_path(ctx, n['vnet_rg'])}/providers/Microsoft.Network/virtualNetworks/{n['vnet']}"
 
-        if v["network.subnet_id"]:
-            out["vnet"] = await get(ctx.network.virtual_networks.get, n["vnet_rg"], n["vnet"])
-            out["subnet"] = await get(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
+        async def get_vnet() -> Any:
+            return await armapi.get(ctx, vnet_path(), armapi.NETWORK)
+
+        async def get_subnet() -> Any:
+            return await armapi.get(ctx, f"{vnet_path()}/subnets/{n['subnet']}", armapi.NETWORK)
+
+        async def get_nsg() -> Any:
+            return await armapi.get(ctx, f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/"
+                                         f"networkSecurityGroups/{n['nsg']}", armapi.NETWORK)
+
+        if v["network.subnet_id"]:  # the subnet first: it may name the NSG to use
+            out["vnet"], out["subnet"] = await asyncio.gather(get_vnet(), get_subnet())
             if out["subnet"] is None:
                 raise InvalidInput(f"network.subnet_id: {v['network.subnet_id']} does not exist; fix the id or "
                                    f"unset it to have provision create a VNet")
@@ -300,14 +305,12 @@ class Network(Resource):
             if current and not v["network.nsg_id"]:
                 n.update(_id_parts(current, "nsg"))  # the subnet's own NSG: ours to add rules to, not replace
                 out["subnetNsg"] = True
-        elif not own_rg_absent:
-            out["vnet"] = await get(ctx.network.virtual_networks.get, n["vnet_rg"], n["vnet"])
+            out["nsg"] = await get_nsg()
+        else:  # a missing resource group reads as absent resources
+            out["vnet"], out["subnet"], out["nsg"] = await asyncio.gather(get_vnet(), get_subnet(), get_nsg())
             if out["vnet"] is not None:
                 owned = arm_owned(ctx, out["vnet"].get("tags"))
                 out["vnet"]["_ownership"] = OURS if owned else (EXTERNAL if ctx.adopt else "conflict")
-                out["subnet"] = await get(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
-        if v["network.nsg_id"] or out.get("subnetNsg") or not own_rg_absent:
-            out["nsg"] = await get(ctx.network.network_security_groups.get, n["nsg_rg"], n["nsg"])
         if out["nsg"] is None and v["network.nsg_id"]:
             raise InvalidInput(f"network.nsg_id: {v['network.nsg_id']} does not exist; fix the id or unset it to "
                                f"have provision create one")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from provision import armapi
 from provision.plan import Change
 from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, wire
 
@@ -22,11 +23,8 @@ class ResourceGroup(Resource):
         return ctx.spec.values["resource_group"]
 
     async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            rg = wire(await ctx.arm_call(ctx.resource.resource_groups.get, self.label(ctx)))
-        except ResourceNotFoundError:
+        rg = await armapi.get(ctx, armapi.rg_path(ctx), armapi.RESOURCES)
+        if rg is None:
             return None
         rg["_ownership"] = OURS if arm_owned(ctx, rg.get("tags")) else EXTERNAL
         return rg

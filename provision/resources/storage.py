@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from provision import armapi
 from provision.errors import AlreadyExists
 from provision.plan import Change
-from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, wire
+from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict
 
 RESOURCE_ACCOUNT = "storage account"
 RESOURCE_CONTAINER = "blob container"
@@ -57,23 +58,15 @@ class Storage(Resource):
         return bool(actual and actual["account"] and actual["container"])
 
     async def read(self, ctx: Any, deps: dict[str, Any]) -> Any:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account",
-                                                                 "storage.container"))
+        account, container = ctx.spec.values["storage.account"], ctx.spec.values["storage.container"]
         out: dict[str, Any] = {"account": None, "container": None}
-        if deps.get("resource_group") is None and "resource_group" in deps:
-            return out  # no resource group, nothing in it
-        try:
-            out["account"] = wire(await ctx.arm_call(ctx.storage.storage_accounts.get_properties, rg, account))
-        except ResourceNotFoundError:
+        path = f"{armapi.rg_path(ctx)}/providers/Microsoft.Storage/storageAccounts/{account}"
+        out["account"] = await armapi.get(ctx, path, armapi.STORAGE)
+        if out["account"] is None:
             return out
         owned = arm_owned(ctx, out["account"].get("tags"))
         out["account"]["_ownership"] = OURS if owned else (EXTERNAL if ctx.adopt else "conflict")
-        try:
-            out["container"] = wire(await ctx.arm_call(ctx.storage.blob_containers.get, rg, account, container))
-        except ResourceNotFoundError:
-            pass
+        out["container"] = await armapi.get(ctx, f"{path}/blobServices/default/containers/{container}", armapi.STORAGE)
         return out
 
     def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
