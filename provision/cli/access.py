@@ -117,8 +117,9 @@ def grant(client: str | None, **params: Any) -> None:
     else:
         requests = [_request(x, client)]
     ctx = r.context()
-    results = run_async(lib.grant(ctx, requests, days=x["days"], out=Path(x["out"]) if x.get("out") else None,
-                                    fmt=x["fmt"], secret_reference=x.get("secret_reference", False)))
+    with r.locked(ctx):  # a twin grant on this machine waits, then finds the credential it needs held
+        results = run_async(lib.grant(ctx, requests, days=x["days"], out=Path(x["out"]) if x.get("out") else None,
+                                        fmt=x["fmt"], secret_reference=x.get("secret_reference", False)))
     waited: dict[str, dict[str, Any]] = {}
     if x.get("wait"):
         from provision.errors import ProvisionError
@@ -168,7 +169,8 @@ def revoke(client: str | None, **params: Any) -> None:
             raise InvalidInput(f"--wait: no configuration file for client {req.name} here; pass --client-config "
                                f"(the file `access grant` wrote) or drop --wait")
         cfg = clientconfig.load(path)
-    res = run_async(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
+    with r.locked(ctx):
+        res = run_async(lib.revoke(ctx, req, delete_app=r.extra.get("delete_app", False)))
     waited = None
     if cfg is not None:
         waited = lib.wait_for_access(cfg, allowed=False, timeout=r.extra["wait_timeout"], name=req.name,
@@ -293,16 +295,18 @@ def rotate(client: str | None, **params: Any) -> None:
         if client or r.extra.get("app_id") or r.extra.get("out"):
             raise InvalidInput("--expiring-within: rotates every expiring client; give no NAME, --app-id or --out")
         ctx = r.context()
-        results = run_async(lib.rotate_expiring(ctx, within, days=r.extra["days"],
-                                                keep_old=r.extra.get("keep_old", False), fmt=r.extra["fmt"]))
+        with r.locked(ctx):
+            results = run_async(lib.rotate_expiring(ctx, within, days=r.extra["days"],
+                                                    keep_old=r.extra.get("keep_old", False), fmt=r.extra["fmt"]))
     else:
         req = _request(r.extra, client)
         ctx = r.context()
         if not r.extra.get("credential"):
             req.credential = lib.recorded_kind(ctx, req.name) or "secret"
-        results = [run_async(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
-                                        out=Path(r.extra["out"]) if r.extra.get("out") else None,
-                                        fmt=r.extra["fmt"]))]
+        with r.locked(ctx):
+            results = [run_async(lib.rotate(ctx, req, days=r.extra["days"], keep_old=r.extra.get("keep_old", False),
+                                            out=Path(r.extra["out"]) if r.extra.get("out") else None,
+                                            fmt=r.extra["fmt"]))]
     if r.extra.get("wait"):
         for res in results:
             if res.status == "ok":

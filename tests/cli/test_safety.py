@@ -351,3 +351,23 @@ def test_down_then_up_again_and_revoke_then_grant_again(env, admin):
     assert again["summary"]["create"] >= 9 and again["outputs"]["clientId"] != first["clientId"]
     j("down", "--yes")
     assert snapshot(admin) == start
+
+
+def test_two_grants_at_once_on_one_machine_make_one_client(env, admin, tmp_path):
+    """The environment lock: the second grant waits, then finds the first one's app and credential held."""
+    run("group", "create")
+    results = []
+
+    def go() -> None:
+        results.append(subprocess.run([sys.executable, "-m", "provision", "access", "grant", "orders", "--output",
+                                       "json"], env=dict(os.environ), capture_output=True, text=True, timeout=240,
+                                      cwd=tmp_path))
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-1000:] for r in results]
+    apps = [a for a in admin.objects("application") if a["displayName"] == "orders"]
+    assert len(apps) == 1 and len(apps[0]["passwordCredentials"]) == 1
