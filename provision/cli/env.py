@@ -349,14 +349,13 @@ def status(**params: Any) -> None:
             state = {"create": "missing", "noop": "ok", "update": "differs", "delete": "unwanted",
                      "wait": "deploying", "drift": "drift", "failed": "failed", "conflict": "conflict"
                      }.get(c.action, c.action)
-            if k == "cluster" and actual and c.action != "conflict":
-                state = f"{props(actual).get('provisioningState')} / {props(actual).get('clusterState')}"
             owner = c.actual.get("_ownership") if isinstance(c.actual, dict) else None
             rows.append({"resource": c.resource, "name": c.name, "state": state,
                          "owner": {"ours": "this environment", "external": "external"}.get(owner, owner)})
             if k == "cluster" and actual and c.action != "conflict":
                 from provision.resources.hdinsight_kafka import status_details
 
+                rows[-1]["state"] = f"{props(actual).get('provisioningState')} / {props(actual).get('clusterState')}"
                 rows[-1]["details"] = status_details(actual)
 
     def text() -> None:
