@@ -109,3 +109,23 @@ def test_grant_keeps_client_secrets_in_the_vault_and_references_resolve(env, adm
 
     run("access", "revoke", "orders", "--delete-app", "--secrets-key-vault", VAULT)
     assert "client-orders" not in secrets(emulator, operator_credential)
+
+
+def test_certificate_client_key_pair_lives_in_the_vault(env, admin, emulator, operator_credential, monkeypatch,
+                                                        tmp_path):
+    """A certificate client's PEM key pair is the vault's `client-<name>`; a fresh machine restores it from there
+    (0600) instead of minting another certificate."""
+    run("group", "create")
+    run("app", "register", "--secrets-key-vault", VAULT)  # the step that makes the vault (with its resource group)
+    run("access", "grant", "billing", "--credential", "certificate", "--secrets-key-vault", VAULT)
+    stored = secrets(emulator, operator_credential)["client-billing"]
+    assert stored.properties.content_type == "application/x-pem-file" and "PRIVATE KEY" in stored.value
+    app_id = stored.properties.tags["appId"]
+    monkeypatch.setenv("PROVISION_STATE_DIR", str(tmp_path / "fresh"))
+    seq = admin.last_seq()
+    run("access", "grant", "billing", "--credential", "certificate", "--secrets-key-vault", VAULT)
+    assert [e for e in writes(admin, seq) if "/applications" in e["path"]] == []  # no new certificate
+    pem = next((tmp_path / "fresh").rglob("billing.pem"))
+    assert pem.read_text() == stored.value and pem.stat().st_mode & 0o777 == 0o600
+    app = next(a for a in admin.objects("application") if a["appId"] == app_id)
+    assert len(app["keyCredentials"]) == 1
