@@ -93,7 +93,9 @@ def output_option(fn: Callable) -> Callable:
 
 def load_config() -> Any:
     from provision import clientconfig
+    from provision.cli.options import quiet_sdk_logging
 
+    quiet_sdk_logging()  # a failed token is one line (the command's error), not azure-identity's report too
     overrides = dict(click.get_current_context().meta.get(_OVERRIDES, {}))
     config_file = overrides.pop("config_file", None)
     return clientconfig.load(config_file, overrides)
