@@ -61,10 +61,23 @@ def environment_client():
     from provision.errors import InvalidInput, ProvisionError
     from provision.spec import SpecError
 
+    import os
+    from pathlib import Path
+
+    from provision import spec as specmod
+    from provision.context import state_dir_for
+
     try:
         r = Runner({})
     except SpecError as e:
         raise InvalidInput(f"{e} (no --config given: smoke tests the environment of this directory)") from None
+    # An environment is "here" when this directory set one up or the caller names one; otherwise this is a client
+    # without a configuration, and nothing should start an emulator or call Azure on a guess.
+    named = any(os.environ.get(f.env) for f in specmod.FIELDS) or os.environ.get("PROVISION_CONFIG")
+    if not (named or Path("provision.toml").exists() or state_dir_for(r.spec).exists()):
+        raise InvalidInput("KAFKAREST_ENDPOINT: is not set, and no environment was set up here (no provision.toml, "
+                           "no .provision/ state); pass --config CLIENT.env, or run `provision smoke` where "
+                           "`provision up` ran")
     ctx = r.context()
     from provision import engine
     from provision.resources.app_registration import held_secret
