@@ -162,6 +162,22 @@ class AppRegistration(Resource):
                 "appId": app["appId"], "tenantId": ctx.tenant_id, "keyId": key_id, "endDateTime": ends,
                 "clientSecret": pw.secret_text}, indent=2))
             ctx.event(RESOURCE, f"client secret {key_id} written to {secret_path(ctx)} (0600)")
+        # The client configuration `up --smoke` wrote must not keep a secret about to be removed: it gets the new
+        # one (with a vault, which holds the secret, it goes).
+        env_file = ctx.state_dir / "client.env"
+        try:
+            lines = env_file.read_text().splitlines(keepends=True)
+        except OSError:
+            lines = []
+        if f"AZURE_CLIENT_ID={app['appId']}\n" in lines:
+            if secretstore.configured(ctx):
+                env_file.unlink(missing_ok=True)
+            else:
+                from provision.access import dotenv_value
+
+                write_private(env_file, "".join(
+                    f"AZURE_CLIENT_SECRET={dotenv_value(pw.secret_text)}\n"
+                    if line.startswith("AZURE_CLIENT_SECRET=") else line for line in lines))
         now = dt.datetime.now(dt.timezone.utc)
         others = [c for c in ours_secrets(ctx, app) if c.get("keyId") != key_id]
         expired = [c for c in others if (_ends(c) or now) <= now]

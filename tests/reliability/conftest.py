@@ -24,3 +24,14 @@ def env(emulator, tmp_path, monkeypatch):
             monkeypatch.delenv(k)
     monkeypatch.chdir(tmp_path)
     return values
+
+
+# Shorter than the suite's timings (tests/conftest.py TEST_TIMING): a cluster in 0.3 s, other long-running
+# operations in 0.05 s — what the reliability tests exercise is the requests, not the waits.
+QUICK_TIMING = {"lro_seconds": 0.05, "cluster_create_seconds": 0.3, "cluster_delete_seconds": 0.1}
+
+
+@pytest.fixture
+def quick_timing(admin):
+    admin.configure(**QUICK_TIMING)
+    return QUICK_TIMING
