@@ -791,6 +791,16 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
                            f"certificates rotate (grant again for a new federated subject)")
     res = ClientResult(req.name, credential=req.credential)
     app, sp = await resolve_client(ctx, req, res, create=False)
+    # The credentials to remove are noted (key ids only) before anything is added, so a rotate killed before it
+    # removed them finishes the removal on its next run instead of leaving them to nobody.
+    retiring = client_dir(ctx) / f"{req.name}.retiring.json"
+    pending = [p for p in (_held(retiring) or []) if isinstance(p, dict) and p.get("keyId")]
+    old = _record(ctx, req.name)
+    if (not keep_old and app is not None and old and old.get("appId") == app.app_id
+            and old.get("kind") in ("secret", "certificate")):
+        pending.append({"kind": old["kind"], "keyId": old["keyId"]})
+    if pending:
+        write_private(retiring, json.dumps(pending))
     meta = await ensure_credential(ctx, req, app, res, days=days, rotate=True, keep_old=keep_old)
     canonical = client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
     endpoint = await endpoint_or_none(ctx)
@@ -799,13 +809,17 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
             secretstore.configured(ctx) and path == canonical and out != canonical) else meta
         write_config(path, client_config(ctx, endpoint, sp.app_id, doc_meta), fmt)
     target = out or canonical
-    if meta.get("replaced"):  # only after the new credential is written out and has proved itself
+    replaced = meta.get("replaced") or {}
+    pending = [p for p in pending if p["keyId"] not in (meta.get("keyId"), replaced.get("keyId"))]
+    if replaced or pending:  # only after the new credential is written out and has proved itself
         if meta.get("kind") == "secret":
             from provision.resources.app_registration import prove_secret
 
             await prove_secret(ctx, app.app_id, meta["secret"])
-        await remove_old_credential(ctx, app, meta["replaced"])
+        for gone in ([replaced] if replaced else []) + list({p["keyId"]: p for p in pending}.values()):
+            await remove_old_credential(ctx, app, gone)
         res.wrote.append("previous credential removed")
+    retiring.unlink(missing_ok=True)
     res.status, res.app_id, res.sp_object_id = "ok", sp.app_id, sp.id
     res.config_file, res.credential_expires = str(target), meta.get("endDateTime")
     return res
