@@ -169,22 +169,36 @@ async def target_group(ctx: Context) -> dict[str, Any]:
 
 async def member_ids(ctx: Context, group_id: str) -> dict[str, dict[str, Any]]:
     """Direct members of the group (one request per 999), keyed by object id."""
-    from kiota_abstractions.base_request_configuration import RequestConfiguration
-    from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+    from provision import graphapi
 
-    qp = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(top=999)
-    builder = ctx.graph.groups.by_group_id(group_id).members
-    page = await builder.get(request_configuration=RequestConfiguration(query_parameters=qp))
     out: dict[str, dict[str, Any]] = {}
-    while page is not None:
-        for m in page.value or []:
-            out[m.id] = {"id": m.id, "type": (m.odata_type or "").replace("#microsoft.graph.", ""),
-                         "displayName": getattr(m, "display_name", None), "appId": getattr(m, "app_id", None),
-                         "servicePrincipalType": getattr(m, "service_principal_type", None)}
-        if not page.odata_next_link:
-            break
-        page = await builder.with_url(page.odata_next_link).get()
+    for m in await graphapi.list_all(ctx, f"/groups/{group_id}/members?$top=999&$select=id,displayName,appId,"
+                                          f"servicePrincipalType"):
+        out[m["id"]] = {"id": m["id"], "type": (m.get("@odata.type") or "").replace("#microsoft.graph.", ""),
+                        "displayName": m.get("displayName"), "appId": m.get("appId"),
+                        "servicePrincipalType": m.get("servicePrincipalType")}
     return out
+
+
+class View:
+    """Graph's JSON for an object read as msgraph's models are (snake_case attributes, datetimes parsed), so the
+    credential helpers take either: `View({"appId": …}).app_id`."""
+
+    def __init__(self, doc: dict[str, Any]):
+        self._doc = doc
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        camel = re.sub(r"_([a-z])", lambda m: m.group(1).upper(), name)
+        value = self._doc.get(camel)
+        if isinstance(value, dict):
+            return View(value)
+        if isinstance(value, list):
+            return [View(v) if isinstance(v, dict) else v for v in value]
+        if camel.endswith("DateTime") and isinstance(value, str):
+            return _when(value)
+        return value
 
 
 # -- the client's identity ------------------------------------------------------------------------------------------
@@ -545,9 +559,7 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
     if found is not None:
         await _save_record(ctx, req.name, found)
         return found
-    old = _record(ctx, req.name)
-    if old and old.get("appId") != app.app_id:
-        old = None
+    old = _previous(ctx, req, app)
     if req.credential == "secret":
         # Secrets granted elsewhere (another machine, another --out) stay: someone may hold them.
         meta = await add_secret(ctx, app, days)
@@ -558,6 +570,19 @@ async def ensure_credential(ctx: Context, req: ClientRequest, app: Any, result: 
         meta = await add_federated(ctx, app, req)
         if meta.get("unchanged") and old and old.get("kind") == "federated" and old.get("keyId") == meta["keyId"]:
             return meta
+    return await _adopt_credential(ctx, req, app, result, meta, old, keep_old=keep_old)
+
+
+def _previous(ctx: Context, req: ClientRequest, app: Any) -> dict[str, Any] | None:
+    """The credential recorded for this client's app (None when none, or it was for another app)."""
+    old = _record(ctx, req.name)
+    return old if old and old.get("appId") == app.app_id else None
+
+
+async def _adopt_credential(ctx: Context, req: ClientRequest, app: Any, result: ClientResult, meta: dict[str, Any],
+                            old: dict[str, Any] | None, *, keep_old: bool = False) -> dict[str, Any]:
+    """A credential just made becomes the client's record; the one it replaces is named in `replaced` (removed by
+    the caller once the new one is written out)."""
     meta["appId"] = app.app_id
     if not meta.pop("unchanged", False):
         result.wrote.append(f"{req.credential} credential")
@@ -612,6 +637,182 @@ async def endpoint_or_none(ctx: Context) -> str | None:
     return hdinsight_kafka.rest_proxy_endpoint(cluster) if cluster else None
 
 
+APP_SELECT = "id,appId,uniqueName,displayName,tags,passwordCredentials,keyCredentials"
+SP_SELECT = "id,appId,displayName,servicePrincipalType"
+
+
+def _fail(results: dict[str, ClientResult], name: str, message: str) -> None:
+    results[name].status, results[name].message = "failed", message
+
+
+async def resolve_bulk(ctx: Context, requests: list[ClientRequest], results: dict[str, ClientResult],
+                       members: dict[str, dict[str, Any]] | None = None) -> dict[str, tuple[Any, Any]]:
+    """(application View or None, service principal View) per client, for many clients at once: the apps by
+    `uniqueName in (…)` / `appId in (…)` and their service principals by `appId in (…)` (15 values a query, 20
+    queries a $batch) — those already in the group are taken from its member listing (`members`) — then the
+    missing apps and service principals upserted 20 per $batch. A client that fails is marked in `results` and
+    left out."""
+    from provision import graphapi
+    from provision.graphbatch import Req, list_in, send
+
+    named = [r for r in requests if not r.app_id]
+    by_app_id = [r for r in requests if r.app_id]
+    apps_by_name = {(a.get("uniqueName") or "").casefold(): a
+                    for a in await list_in(ctx, "applications", "uniqueName", [r.name for r in named], APP_SELECT)}
+    apps_by_id = {a["appId"].casefold(): a
+                  for a in await list_in(ctx, "applications", "appId", [r.app_id for r in by_app_id], APP_SELECT)}
+    known_app_ids = [a["appId"] for a in apps_by_name.values()] + [r.app_id for r in by_app_id]
+
+    tags = ["provision", CLIENT_TAG, f"provision-environment:{ctx.spec.values['name']}"]
+    upserts = {r.name: Req("PATCH", f"/applications(uniqueName={graphapi.key(r.name)})",
+                           {"displayName": r.name, "signInAudience": "AzureADMyOrg", "tags": tags},
+                           headers={"Prefer": "create-if-missing"})
+               for r in named if r.name.casefold() not in apps_by_name}
+    await send(ctx, list(upserts.values()))
+    reread = []
+    for name, q in upserts.items():
+        if q.status == 201 and isinstance(q.answer, dict):
+            apps_by_name[name.casefold()] = q.answer
+            results[name].wrote.append("application")
+        elif q.ok:  # 204: made meanwhile (another run)
+            reread.append(name)
+        else:
+            _fail(results, name, odata_message(q.error()))
+    if reread:
+        for a in await list_in(ctx, "applications", "uniqueName", reread, APP_SELECT):
+            apps_by_name[(a.get("uniqueName") or "").casefold()] = a
+            known_app_ids.append(a["appId"])
+    sps = {m["appId"].casefold(): {"id": m["id"], "appId": m["appId"], "displayName": m["displayName"]}
+           for m in (members or {}).values() if m.get("appId") and m.get("type") == "servicePrincipal"}
+    sps.update({sp["appId"].casefold(): sp for sp in await list_in(
+        ctx, "servicePrincipals", "appId", [a for a in known_app_ids if a.casefold() not in sps], SP_SELECT)})
+
+    found: dict[str, tuple[Any, str]] = {}
+    for r in requests:
+        if results[r.name].status == "failed":
+            continue
+        app = apps_by_id.get(r.app_id.casefold()) if r.app_id else apps_by_name.get(r.name.casefold())
+        if r.app_id and app is None and r.app_id.casefold() not in sps:
+            _fail(results, r.name, f"app_id: no application or service principal with app id {r.app_id} in "
+                                   f"tenant {ctx.tenant_id}; check the id")
+        elif app is None and not r.app_id:
+            _fail(results, r.name, f"application {r.name}: not visible after creating it (Entra replication?); "
+                                   f"run again")
+        else:
+            found[r.name] = (app, r.app_id or app["appId"])
+    creates = {name: Req("PATCH", f"/servicePrincipals(appId={graphapi.key(app_id)})", {},
+                         headers={"Prefer": "create-if-missing"}, lag=True)
+               for name, (app, app_id) in found.items() if app_id.casefold() not in sps}
+    await send(ctx, list(creates.values()))
+    reread = []
+    for name, q in creates.items():
+        if q.status == 201 and isinstance(q.answer, dict):
+            sps[q.answer["appId"].casefold()] = q.answer
+            results[name].wrote.append("service principal")
+        elif q.ok:
+            reread.append(found[name][1])
+        else:
+            _fail(results, name, odata_message(q.error()))
+    if reread:
+        for sp in await list_in(ctx, "servicePrincipals", "appId", reread, SP_SELECT):
+            sps[sp["appId"].casefold()] = sp
+    out: dict[str, tuple[Any, Any]] = {}
+    for name, (app, app_id) in found.items():
+        if results[name].status == "failed":
+            continue
+        sp = sps.get(app_id.casefold())
+        if sp is None:
+            _fail(results, name, f"client {name} (app {app_id}) has no service principal yet (Entra "
+                                 f"replication?); run again")
+            continue
+        out[name] = (View(app) if app is not None else None, View(sp))
+    return out
+
+
+async def add_secrets(ctx: Context, items: list[tuple[str, str]], days: int) -> dict[str, Any]:
+    """addPassword for many apps ((key, app object id) pairs) in $batch requests of 20: per key the new secret's
+    record (kind, keyId, endDateTime, secret) or the exception that stopped it.
+
+    As graph_util.add_secret, one credential per call even after an ambiguous failure: each request carries an
+    `endDateTime` of its own (whole seconds, a random offset under an hour) and a sub-request that failed after it
+    may have been applied (5xx, 504, the batch lost) is reconciled before it is sent again — the app read back and
+    a credential with our displayName and that end time removed (its secret was never seen) — and once more after
+    success, keeping only the one whose secret we hold. Throttled sub-requests (429) are simply sent again."""
+    import random
+
+    from provision import transport
+    from provision.graphbatch import Req, send
+
+    if not items:
+        return {}
+    now = dt.datetime.now(dt.timezone.utc)
+    ids = dict(items)
+    marks = {k: (now + dt.timedelta(days=days) - dt.timedelta(seconds=random.randrange(1, 3600))).replace(
+        microsecond=0) for k, _ in items}
+    out: dict[str, Any] = {}
+    reconciled: set[str] = set()
+    pending = [k for k, _ in items]
+    for attempt in range(transport.MAX_RETRIES + 1):
+        reqs = {k: Req("POST", f"/applications/{ids[k]}/addPassword", {"passwordCredential": {
+            "displayName": CREDENTIAL_NAME, "endDateTime": marks[k].strftime("%Y-%m-%dT%H:%M:%SZ")}}, lag=True)
+            for k in pending}
+        await send(ctx, list(reqs.values()))
+        ambiguous = []
+        for k, q in reqs.items():
+            if q.ok:
+                out[k] = {"kind": "secret", "keyId": str(q.answer["keyId"]),
+                          "endDateTime": _when(q.answer["endDateTime"]).isoformat(), "secret": q.answer["secretText"]}
+            elif q.ambiguous and attempt < transport.MAX_RETRIES:
+                ambiguous.append(k)
+            else:
+                out[k] = q.error()
+        if not ambiguous:
+            break
+        reconciled.update(ambiguous)
+        for k, err in (await _remove_marked_secrets(ctx, {k: (ids[k], marks[k], None) for k in ambiguous})).items():
+            out[k] = err
+        pending = [k for k in ambiguous if k not in out]
+        if not pending:
+            break
+        await asyncio.sleep(transport.backoff(attempt + 1))
+    again = {k: (ids[k], marks[k], out[k]["keyId"]) for k in reconciled if isinstance(out.get(k), dict)}
+    if again:  # a replica that had not seen the orphan yet: look again, keep only the one we hold
+        for k, err in (await _remove_marked_secrets(ctx, again)).items():
+            out[k] = err
+    return out
+
+
+async def _remove_marked_secrets(ctx: Context, marks: dict[str, tuple[str, dt.datetime, str | None]],
+                                 ) -> dict[str, Exception]:
+    """For each key (app object id, end time, key id to keep): remove the app's secrets named CREDENTIAL_NAME
+    ending at that time, other than the one kept. Reads and removals in $batch requests; returns the keys whose
+    reconciliation failed, with the error."""
+    from provision.graphbatch import Req, send
+
+    reads = {k: Req("GET", f"/applications/{aid}?$select=id,passwordCredentials") for k, (aid, _, _) in
+             marks.items()}
+    await send(ctx, list(reads.values()))
+    failed: dict[str, Exception] = {}
+    removes: list[tuple[str, Req]] = []
+    for k, q in reads.items():
+        if q.status == 404:
+            continue
+        if not q.ok:
+            failed[k] = q.error()
+            continue
+        aid, end, keep = marks[k]
+        for c in q.answer.get("passwordCredentials") or []:
+            c_end = _when(c.get("endDateTime"))
+            if (c.get("displayName") == CREDENTIAL_NAME and c_end is not None
+                    and abs((c_end - end).total_seconds()) < 1 and str(c.get("keyId")) != str(keep)):
+                removes.append((k, Req("POST", f"/applications/{aid}/removePassword", {"keyId": c["keyId"]})))
+    await send(ctx, [q for _, q in removes])
+    for k, q in removes:
+        if not q.ok and q.status not in (400, 404):  # 400/404: already gone
+            failed[k] = q.error()
+    return failed
+
+
 async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180, out: Path | None = None,
                 fmt: str = "dotenv", concurrency: int = 8, secret_reference: bool = False) -> list[ClientResult]:
     """Grant every client; a failure of one does not stop the others. Membership is added in $ref/bind chunks.
@@ -627,14 +828,43 @@ async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180,
     sem = asyncio.Semaphore(concurrency)
     sps: dict[str, str] = {}
 
+    def target_of(req: ClientRequest) -> Path:
+        return out if (out and len(requests) == 1) else client_dir(ctx) / (
+            f"{req.name}.{'json' if fmt == 'json' else 'env'}")
+
+    # Many clients: the apps and service principals are read with a few listing queries and created, like the
+    # new secrets, in $batch requests of 20; clients named by service principal object id go one by one.
+    idents: dict[str, tuple[Any, Any]] = {}
+    made: dict[str, dict[str, Any]] = {}
+    current = None
+    if len(requests) > 1:
+        current = await member_ids(ctx, group["id"])
+        idents = await resolve_bulk(ctx, [r for r in requests if not r.sp_object_id], results, current)
+        need = [req for req in requests if req.name in idents and req.credential == "secret"
+                and idents[req.name][0] is not None and not held_credential(ctx, req, idents[req.name][0])
+                and not secret_in_file(ctx, req, idents[req.name][0], target_of(req))]
+        got = await add_secrets(ctx, [(req.name, idents[req.name][0].id) for req in need], days)
+        for req in need:
+            if isinstance(got[req.name], Exception):
+                results[req.name].status, results[req.name].message = "failed", odata_message(got[req.name])
+            else:
+                made[req.name] = got[req.name]
+
     async def identity(req: ClientRequest) -> None:
         res = results[req.name]
+        if res.status == "failed":
+            return
         async with sem:
             try:
-                app, sp = await resolve_client(ctx, req, res, create=True)
-                target = out if (out and len(requests) == 1) else client_dir(ctx) / (
-                    f"{req.name}.{'json' if fmt == 'json' else 'env'}")
-                meta = await ensure_credential(ctx, req, app, res, days=days, target=target)
+                if req.name in idents:
+                    app, sp = idents[req.name]
+                else:
+                    app, sp = await resolve_client(ctx, req, res, create=True)
+                target = target_of(req)
+                if req.name in made:
+                    meta = await _adopt_credential(ctx, req, app, res, made[req.name], _previous(ctx, req, app))
+                else:
+                    meta = await ensure_credential(ctx, req, app, res, days=days, target=target)
                 if secretstore.configured(ctx) and (secret_reference or target != out):
                     meta = await with_reference(ctx, req.name, meta)
                 res.app_id, res.sp_object_id = sp.app_id, sp.id
@@ -651,46 +881,44 @@ async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180,
                 res.status, res.message = "failed", odata_message(e)
 
     await asyncio.gather(*(identity(r) for r in requests))
-    await add_members(ctx, group["id"], sps, results)
+    await add_members(ctx, group["id"], sps, results, current)
     return [results[r.name] for r in requests]
 
 
-async def add_members(ctx: Context, group_id: str, sps: dict[str, str], results: dict[str, ClientResult]) -> None:
-    """Add service principals: one listing, then `members@odata.bind` chunks of 20, then one listing to verify.
-    Already a member counts as success; a chunk that fails is retried one by one to find the culprit."""
-    from msgraph.generated.models.group import Group
-    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+async def add_members(ctx: Context, group_id: str, sps: dict[str, str], results: dict[str, ClientResult],
+                      current: dict[str, dict[str, Any]] | None = None) -> None:
+    """Add service principals: one listing (or `current`, read before), then `members@odata.bind` chunks of 20,
+    then one listing to verify. Already a member counts as success; a chunk that fails is retried one by one to
+    find the culprit."""
+    from provision import graphapi
 
     if not sps:
         return
-    current = await member_ids(ctx, group_id)
+    if current is None:
+        current = await member_ids(ctx, group_id)
     missing = [(name, sp) for name, sp in sps.items() if sp not in current]
     base = f"{ctx.cloud.graph_v1}/directoryObjects"
 
     async def bind(chunk: list[tuple[str, str]]) -> None:
-        body = Group(additional_data={"members@odata.bind": [f"{base}/{sp}" for _, sp in chunk]})
-        await retry_lag(lambda: ctx.graph.groups.by_group_id(group_id).patch(body),
+        body = {"members@odata.bind": [f"{base}/{sp}" for _, sp in chunk]}
+        await retry_lag(lambda: graphapi.call(ctx, "PATCH", f"/groups/{group_id}", body),
                         what=f"adding {len(chunk)} member(s)")
 
     for i in range(0, len(missing), BIND_CHUNK):
         chunk = missing[i:i + BIND_CHUNK]
         try:
             await bind(chunk)
-        except ODataError:
+        except graphapi.GraphError:
             for one in chunk:
                 try:
                     await bind([one])
-                except ODataError as e:
+                except graphapi.GraphError as e:
                     if not is_already_member(e):  # added meanwhile (another run, a retried request): success
                         results[one[0]].status, results[one[0]].message = "failed", odata_message(e)
         for name, _ in chunk:
             if results[name].status != "failed":
                 results[name].wrote.append("membership")
-    if missing:
-        await asyncio.sleep(0)
-        after = await member_ids(ctx, group_id)
-    else:
-        after = current
+    after = await member_ids(ctx, group_id) if missing else current
     for name, sp in sps.items():
         res = results[name]
         if res.status == "failed":
@@ -748,17 +976,20 @@ async def list_members(ctx: Context, concurrency: int = 10, *, expiring_within: 
                        ) -> list[dict[str, Any]]:
     """Members with each credential's end date (`credentials`) and the last one (`credentialExpires`: the client
     works until then); with `expiring_within` (days) only the members whose last credential ends in that window."""
+    from provision.graphbatch import list_in
+
     group = await target_group(ctx)
     members = await member_ids(ctx, group["id"])
-    sem = asyncio.Semaphore(concurrency)
+    apps = {a["appId"].casefold(): View(a) for a in await list_in(
+        ctx, "applications", "appId", [m["appId"] for m in members.values() if m["appId"]],
+        "id,appId,tags,passwordCredentials,keyCredentials")}
 
-    async def detail(m: dict[str, Any]) -> dict[str, Any]:
+    def detail(m: dict[str, Any]) -> dict[str, Any]:
         row = {"displayName": m["displayName"], "appId": m["appId"], "objectId": m["id"],
                "type": m["servicePrincipalType"] or m["type"], "credentialExpires": None, "credentials": [],
                "client": False}
         if m["appId"]:
-            async with sem:
-                app = await get_or_none(lambda: ctx.graph.applications_with_app_id(m["appId"]).get())
+            app = apps.get(m["appId"].casefold())
             if app is not None:
                 row["credentials"] = credential_rows(app)
                 row["client"] = CLIENT_TAG in (app.tags or [])
@@ -766,8 +997,7 @@ async def list_members(ctx: Context, concurrency: int = 10, *, expiring_within: 
             row["credentialExpires"] = max(ends) if ends else None
         return row
 
-    rows = sorted(await asyncio.gather(*(detail(m) for m in members.values())),
-                  key=lambda r: (r["displayName"] or "").lower())
+    rows = sorted((detail(m) for m in members.values()), key=lambda r: (r["displayName"] or "").lower())
     return rows if expiring_within is None else expiring(rows, expiring_within)
 
 
@@ -916,6 +1146,7 @@ async def rotate_expiring(ctx: Context, within_days: float, *, days: int, keep_o
     left alone."""
     rows = expiring(await list_members(ctx), within_days)
     results = []
+    secrets: list[tuple[dict[str, Any], ClientRequest]] = []
     for row in rows:
         name = row.get("displayName") or row.get("appId")
         held = recorded_kind(ctx, name) if NAME_RULE.fullmatch(name or "") else None
@@ -931,8 +1162,84 @@ async def rotate_expiring(ctx: Context, within_days: float, *, days: int, keep_o
                                         message=f"a {kind} credential does not rotate"))
             continue
         req = ClientRequest(name=name, app_id=row.get("appId"), credential=kind)
+        if kind == "secret":  # many secrets: made and removed in $batch requests (below)
+            secrets.append((row, req))
+            results.append(ClientResult(name, credential=kind, app_id=row.get("appId")))
+            continue
         try:
             results.append(await rotate(ctx, req, days=days, keep_old=keep_old, out=None, fmt=fmt))
         except (ProvisionError, InvalidInput) as e:
             results.append(ClientResult(name, status="failed", app_id=row.get("appId"), message=str(e)))
+    if len(secrets) == 1:
+        row, req = secrets[0]
+        i = next(n for n, r in enumerate(results) if r.name == req.name and r.status == "pending")
+        try:
+            results[i] = await rotate(ctx, req, days=days, keep_old=keep_old, out=None, fmt=fmt)
+        except (ProvisionError, InvalidInput) as e:
+            results[i] = ClientResult(req.name, status="failed", app_id=row.get("appId"), message=str(e))
+    elif secrets:
+        by_name = {r.name: r for r in results if r.status == "pending"}
+        await rotate_secrets(ctx, [(row, req, by_name[req.name]) for row, req in secrets], days=days,
+                             keep_old=keep_old, fmt=fmt)
     return results
+
+
+async def rotate_secrets(ctx: Context, clients: list[tuple[dict[str, Any], ClientRequest, ClientResult]], *,
+                         days: int, keep_old: bool, fmt: str, concurrency: int = 8) -> None:
+    """`rotate` for many secret clients: their apps read with `appId in (…)` listings, the new secrets added 20 per
+    $batch, each written to its record and configuration and proved with a token, then the old ones removed 20
+    per $batch. One client's failure is its own (`results`); the others go on."""
+    from provision.graphbatch import Req, list_in, send
+    from provision.resources.app_registration import prove_secret
+
+    await load_records(ctx, [req.name for _, req, _ in clients])
+    apps = {a["appId"].casefold(): View(a) for a in await list_in(
+        ctx, "applications", "appId", [row["appId"] for row, _, _ in clients], APP_SELECT)}
+    todo = []
+    for row, req, res in clients:
+        app = apps.get((row.get("appId") or "").casefold())
+        if app is None:
+            res.status, res.message = "failed", f"credential: {req.name} has no app registration in this tenant"
+        else:
+            todo.append((req, res, app, row))
+    made = await add_secrets(ctx, [(req.name, app.id) for req, _, app, _ in todo], days)
+    endpoint = await endpoint_or_none(ctx)
+    sem = asyncio.Semaphore(concurrency)
+    removals: list[tuple[ClientResult, Req]] = []
+
+    async def finish(req: ClientRequest, res: ClientResult, app: Any, row: dict[str, Any]) -> None:
+        if isinstance(made[req.name], Exception):
+            res.status, res.message = "failed", odata_message(made[req.name])
+            return
+        async with sem:
+            try:
+                meta = await _adopt_credential(ctx, req, app, res, made[req.name], _previous(ctx, req, app),
+                                               keep_old=keep_old)
+                path = client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
+                doc_meta = await with_reference(ctx, req.name, meta) if secretstore.configured(ctx) else meta
+                write_config(path, client_config(ctx, endpoint, app.app_id, doc_meta), fmt)
+                res.app_id, res.sp_object_id = app.app_id, row.get("objectId")
+                res.config_file, res.credential_expires = str(path), meta.get("endDateTime")
+                old = meta.get("replaced")
+                if old:  # only after the new one is written out and has proved itself
+                    await prove_secret(ctx, app.app_id, meta["secret"])
+                    if old.get("kind") == "secret":
+                        removals.append((res, Req("POST", f"/applications/{app.id}/removePassword",
+                                                  {"keyId": old["keyId"]})))
+                    else:  # it was a certificate before
+                        await remove_old_credential(ctx, app, old)
+                        res.wrote.append("previous credential removed")
+                res.status = "ok"
+            except (ProvisionError, InvalidInput) as e:
+                res.status, res.message = "failed", str(e)
+            except Exception as e:  # noqa: BLE001 — one client's error must not stop the rest
+                res.status, res.message = "failed", odata_message(e)
+
+    await asyncio.gather(*(finish(*t) for t in todo))
+    await send(ctx, [q for _, q in removals])
+    for res, q in removals:
+        if q.ok or q.status in (400, 404):  # 400/404: already gone
+            res.wrote.append("previous credential removed")
+        else:
+            res.status, res.message = "failed", (f"the new secret is written out; removing the previous one "
+                                                 f"failed ({odata_message(q.error())}); run again")

@@ -122,3 +122,18 @@ def test_batch_of_reads_is_not_a_write_and_inner_throttling(wire, admin):
     assert throttled["body"]["error"]["code"] == "TooManyRequests"
     r = wire("POST", "/$batch", json={"requests": [{**add, "id": "1"}]})  # the rule fired once
     assert r.json()["responses"][0]["status"] == 204
+
+
+def test_inner_fault_after_applies_then_loses_the_answer(wire, admin):
+    """An `after` rule inside a batch: the inner write commits, its answer is replaced (504 for a drop, the status
+    for a status rule) — the ambiguous case a caller of a non-idempotent addPassword must reconcile."""
+    app = wire("POST", "/applications", json={"displayName": "ambiguous-batch"}).json()
+    admin.add_fault(action="drop", after=True, path=r"/addPassword$", methods=["POST"], count=1)
+    admin.add_fault(action="status", status=500, after=True, path=r"/addPassword$", methods=["POST"], count=1)
+    add = {"method": "POST", "url": f"/applications/{app['id']}/addPassword",
+           "headers": {"Content-Type": "application/json"}, "body": {"passwordCredential": {"displayName": "x"}}}
+    r = wire("POST", "/$batch", json={"requests": [{**add, "id": "1"}, {**add, "id": "2"}, {**add, "id": "3"}]})
+    statuses = {x["id"]: x["status"] for x in r.json()["responses"]}
+    assert statuses == {"1": 504, "2": 500, "3": 200}
+    creds = wire("GET", f"/applications/{app['id']}?$select=passwordCredentials").json()["passwordCredentials"]
+    assert len(creds) == 3  # all three were applied; only the last answer was seen

@@ -160,10 +160,12 @@ async def run(call: Call, item: Item) -> dict[str, Any]:
     scope = _sub_scope(call.request, item, full_path, query)
     if path == "/$batch":
         return _error_item(item, scope, invalid("A batch request cannot contain another batch request."))
-    injected = await _inner_fault(call, item, scope, full_path)
-    if injected is not None:
+    injected, after = await _inner_fault(call, item, scope, full_path)
+    if injected is not None and not after:
         return injected
     status, headers, body = await _dispatch(call.request, scope, _body_bytes(item))
+    if injected is not None:  # an `after` rule: the request was applied, its answer is lost or replaced
+        return injected
     return _response_item(item, status, headers, body)
 
 
@@ -192,22 +194,26 @@ def _body_bytes(item: Item) -> bytes:
     return json.dumps(item.body).encode()
 
 
-async def _inner_fault(call: Call, item: Item, scope: dict[str, Any], path: str) -> dict[str, Any] | None:
-    """Fault rules apply to each inner request as Graph throttles each one separately."""
+async def _inner_fault(call: Call, item: Item, scope: dict[str, Any], path: str,
+                       ) -> tuple[dict[str, Any] | None, bool]:
+    """Fault rules apply to each inner request as Graph throttles each one separately: (the inner answer to send
+    instead, whether the request runs first). An `after` rule lets the inner request run and commit, then replaces
+    its answer — a backend that applied a write and timed out answering (504 for `drop`): the ambiguous case."""
     rules = call.state.faults.match(item.method, path)
     for rule in rules:
         if rule.action == "latency":
             await asyncio.sleep(rule.latency_ms / 1000)
     terminal = next((r for r in rules if r.action != "latency"), None)
     if terminal is None:
-        return None
+        return None, False
     if terminal.action == "drop":  # the backend connection died: the batch front end reports a timeout
-        return _error_item(item, scope, GraphError("The request timed out.", code="GatewayTimeout", status=504))
+        return _error_item(item, scope, GraphError("The request timed out.", code="GatewayTimeout", status=504)), \
+            terminal.after
     headers = {"Retry-After": str(terminal.retry_after)} if terminal.retry_after is not None else {}
     message = terminal.message or ("Too many requests. Please retry after the time given in the Retry-After "
                                    "header." if terminal.status == 429 else f"Injected fault: HTTP {terminal.status}.")
     err = error_for("graph", terminal.status, message, terminal.code, headers)
-    return _error_item(item, scope, err)
+    return _error_item(item, scope, err), terminal.after
 
 
 def _error_item(item: Item, scope: dict[str, Any], err: GraphError) -> dict[str, Any]:
