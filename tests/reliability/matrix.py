@@ -7,6 +7,7 @@ empty and the bench counts them."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -194,3 +195,61 @@ def up_problems(admin: Any, emulator: Any, outputs: dict[str, Any]) -> list[str]
     if sp is not None:
         problems += member_problems(emulator, outputs["securityGroupId"], sp["id"])
     return problems
+
+
+# -- secrets in outputs and files -----------------------------------------------------------------------------------
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
+SECRET_KEYS = ("AZURE_CLIENT_SECRET", "clientSecret", "secret")
+
+
+def held_secrets(path: Path) -> list[str]:
+    """Secret values a file the tool wrote holds: a client config (dotenv or JSON), a credential record, the
+    environment's client-secret.json, passwords.json (gateway and SSH passwords). Key Vault references are not
+    values."""
+    text = path.read_text(errors="replace")
+    found = re.findall(r"^AZURE_CLIENT_SECRET=(.+)$", text, re.M)
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        found += [doc[k] for k in SECRET_KEYS if isinstance(doc.get(k), str)]
+        if path.name == "passwords.json":
+            found += [v for v in doc.values() if isinstance(v, str)]
+    return [s.strip("'\"") for s in found if not s.startswith("@Microsoft.KeyVault")]
+
+
+def secrets_under(root: Path) -> set[str]:
+    return {s for p in root.rglob("*") if p.is_file() for s in held_secrets(p) if s}
+
+
+def storage_keys(admin: Any, emulator: Any) -> set[str]:
+    """The storage account keys `up` read (ARM listKeys, asked again with the operator's token)."""
+    import requests
+
+    from azure.identity import ClientSecretCredential
+
+    paths = {e["path"] for e in admin.requests() if e["method"] == "POST" and e["path"].endswith("/listKeys")}
+    if not paths:
+        return set()
+    cred = ClientSecretCredential(emulator.tenant_id, emulator.client_id, emulator.client_secret,
+                                  authority=emulator.authority, disable_instance_discovery=True,
+                                  connection_verify=str(emulator.ca_cert))
+    token = cred.get_token("https://management.azure.com/.default").token
+    keys = set()
+    for path in paths:
+        r = requests.post(f"{emulator.url}{path}?api-version=2023-01-01", headers={"Authorization": f"Bearer {token}"},
+                          verify=str(emulator.ca_cert), timeout=10)
+        if r.status_code == 200:
+            keys |= {k["value"] for k in r.json().get("keys", [])}
+    return keys
+
+
+def leaks(text: str, secrets: set[str]) -> list[str]:
+    """Tokens and secret values in `text` (shown by their first three characters only)."""
+    found = ["a token"] if JWT.search(text) else []
+    return found + [f"secret {s[:3]}…" for s in secrets if s and s in text]
+
+
+def operator_secrets(emulator: Any) -> set[str]:
+    return {emulator.client_secret, emulator.admin_key}

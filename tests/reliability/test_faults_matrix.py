@@ -59,6 +59,8 @@ def test_up_survives_one_fault(env, admin, emulator, quick_timing, method, path,
     admin.clear_faults()
 
     assert m.up_problems(admin, emulator, json.loads(result.stdout)["outputs"]) == []
+    secrets = m.secrets_under(Path(env["PROVISION_STATE_DIR"])) | m.operator_secrets(emulator)
+    assert secrets and m.leaks(result.output, secrets) == []
     plan = json.loads(run("plan", "--output", "json").stdout)
     assert {c["action"] for c in plan["changes"]} == {"noop"}, plan["changes"]
 
@@ -88,6 +90,7 @@ def test_grant_survives_one_fault(env, admin, emulator, quick_timing, rid, fault
     groups = m.graph_objects(admin, "group", displayName=m.GROUP)
     assert len(groups) == 1
     assert m.member_problems(emulator, groups[0]["id"], sp["id"]) == []
+    assert m.leaks(result.output, {meta["secret"]} | m.operator_secrets(emulator)) == []
 
     seq = admin.last_seq()
     again = run("access", "grant", "orders", "--output", "json")
@@ -117,6 +120,7 @@ def test_rotate_survives_one_fault(env, admin, emulator, quick_timing, rid, faul
     problems, _ = m.client_problems(admin, "orders", meta["appId"], meta["keyId"])
     assert problems == []  # the new secret only, the old one gone
     assert m.secret_works(emulator, meta["appId"], meta["secret"])
+    assert m.leaks(result.output, {meta["secret"]} | m.operator_secrets(emulator)) == []
 
 
 DOWN_CASES = [

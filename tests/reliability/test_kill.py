@@ -33,13 +33,16 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return r
 
 
-def kill_on_line(proc: subprocess.Popen, pattern: str) -> None:
+def kill_on_line(proc: subprocess.Popen, pattern: str) -> str:
+    """SIGKILL on the first stderr line matching `pattern`; the output read until then."""
     rx = re.compile(pattern)
+    seen = []
     for line in proc.stderr:
+        seen.append(line)
         if rx.search(line):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            return
+            return "".join(seen) + proc.stdout.read()
     proc.wait()
     pytest.fail(f"the run ended (exit {proc.returncode}) before printing a line matching {pattern!r}")
 
@@ -64,9 +67,11 @@ def kill_when_fired(proc: subprocess.Popen, admin, rule_id: int, timeout: float 
 ])
 def test_up_killed_then_run_again(env, admin, emulator, pattern):
     seq = admin.last_seq()
-    kill_on_line(spawn("up"), pattern)
+    killed = kill_on_line(spawn("up"), pattern)
     again = cli("up", "--output", "json")
     assert m.up_problems(admin, emulator, json.loads(again.stdout)["outputs"]) == []
+    secrets = m.secrets_under(Path(env["PROVISION_STATE_DIR"])) | m.operator_secrets(emulator)
+    assert m.leaks(killed + again.stdout + again.stderr, secrets) == []
     puts = [e for e in admin.requests(seq) if e["method"] == "PUT" and CLUSTER_PUT.search(e["path"])]
     assert len(puts) == 1  # the re-run re-attached to the deployment (or made the only one)
     plan = json.loads(cli("plan", "--output", "json").stdout)
@@ -87,7 +92,7 @@ def test_rotate_killed_while_removing_the_old_secret(env, admin, emulator, quick
     app = m.graph_objects(admin, "application", displayName=name)[0]
     assert len(app["passwordCredentials"]) == 2  # killed with the old secret still there
 
-    cli(*command)
+    again = cli(*command)
     state = Path(env["PROVISION_STATE_DIR"])
     if command[0] == "access":
         meta = json.loads(next(state.rglob("orders.credential.json")).read_text())
@@ -99,3 +104,4 @@ def test_rotate_killed_while_removing_the_old_secret(env, admin, emulator, quick
     assert problems == []  # exactly one secret: the one held
     assert m.secret_works(emulator, app_id, secret)
     assert not list(state.rglob("*.retiring.json"))
+    assert m.leaks(again.stdout + again.stderr, m.secrets_under(state) | m.operator_secrets(emulator)) == []

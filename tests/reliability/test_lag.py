@@ -7,6 +7,7 @@ object."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -22,5 +23,7 @@ def test_up_converges_under_30s_of_group_replication_lag(env, admin, emulator, q
         admin.set_replication_lag(0)
     assert result.exit_code == 0, result.output
     assert m.up_problems(admin, emulator, json.loads(result.stdout)["outputs"]) == []
+    secrets = m.secrets_under(Path(env["PROVISION_STATE_DIR"])) | m.operator_secrets(emulator)
+    assert m.leaks(result.output, secrets) == []
     validations = [e for e in admin.requests() if e["path"].endswith("/validateCreateRequest")]
     assert len(validations) > 1  # the cluster step did meet the lag, and waited it out

@@ -19,10 +19,6 @@ from click.testing import CliRunner
 from provision.cli import cli
 from tests.reliability import matrix as m
 
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
-SECRET_KEYS = ("AZURE_CLIENT_SECRET", "clientSecret", "secret")
-
-
 class Runs:
     """The CLI in-process; every output is kept for the scan."""
 
@@ -41,19 +37,6 @@ def files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
 
 
-def held_secrets(path: Path) -> list[str]:
-    """Client secrets a file the tool wrote holds: a config (dotenv or JSON) or a credential record."""
-    text = path.read_text(errors="replace")
-    found = re.findall(r"^AZURE_CLIENT_SECRET=(.+)$", text, re.M)
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        found += [doc[k] for k in SECRET_KEYS if isinstance(doc.get(k), str)]
-    return [s.strip("'\"") for s in found]
-
-
 def app_of(path: Path) -> str | None:
     text = path.read_text(errors="replace")
     got = re.findall(r"^AZURE_CLIENT_ID=(\S+)$", text, re.M)
@@ -70,9 +53,9 @@ def dead_secrets(emulator, root: Path) -> list[str]:
     """Files under `root` holding a client secret that gets no token."""
     dead = []
     for path in files(root):
-        for secret in held_secrets(path):
-            if secret.startswith("@Microsoft.KeyVault"):
-                continue
+        if path.name == "passwords.json":
+            continue
+        for secret in m.held_secrets(path):
             app_id = app_of(path)
             if not app_id or not m.secret_works(emulator, app_id, secret):
                 dead.append(f"{path.relative_to(root)} ({app_id})")
@@ -80,7 +63,7 @@ def dead_secrets(emulator, root: Path) -> list[str]:
 
 
 def all_secrets(root: Path) -> set[str]:
-    return {s for p in files(root) for s in held_secrets(p) if not s.startswith("@Microsoft.KeyVault")}
+    return m.secrets_under(root)
 
 
 def remove_secret_behind_the_tools_back(emulator, operator_credential, app_object_id: str, key_id: str) -> None:
@@ -120,32 +103,22 @@ def test_rotate_elsewhere_register_rotate_and_revoke_leave_no_dead_secret(env, a
     run("status", "-vv")
 
     assert len(issued) >= 5
-    scan(run, tmp_path, emulator, issued)
+    assert m.storage_keys(admin, emulator)  # the scan looks for them too
+    scan(run, tmp_path, emulator, admin, issued)
 
 
-def scan(run: Runs, root: Path, emulator, issued: set[str]) -> None:
-    """No secret value or token in any output; no token or operator secret in any file; secret files 0600."""
-    never = issued | {emulator.client_secret, emulator.admin_key}
-    for path in files(root):
-        never |= {v for k, v in _passwords(path).items()}
+def scan(run: Runs, root: Path, emulator, admin, issued: set[str]) -> None:
+    """No secret value (client secrets issued, passwords, storage keys, the operator's) or token in any output; no
+    token or operator secret in any file; a file holding a secret is 0600."""
+    never = issued | m.secrets_under(root) | m.storage_keys(admin, emulator) | m.operator_secrets(emulator)
     for args, text in run.outputs:
-        assert not JWT.search(text), f"a token in the output of {args}"
-        leaked = [s[:3] + "…" for s in never if s and s in text]
-        assert leaked == [], f"secret value(s) {leaked} in the output of {args}"
+        assert m.leaks(text, never) == [], f"in the output of {args}"
     for path in files(root):
         text = path.read_text(errors="replace")
-        assert not JWT.search(text), f"a token in {path}"
-        assert emulator.client_secret not in text and emulator.admin_key not in text, path
+        assert m.leaks(text, m.operator_secrets(emulator)) == [], path
         if any(s in text for s in never if s):
             mode = stat.S_IMODE(path.stat().st_mode)
             assert mode == 0o600, f"{path} holds a secret with mode {oct(mode)}"
-
-
-def _passwords(path: Path) -> dict[str, str]:
-    """Passwords the tool generated and keeps (gateway, ssh), by file name."""
-    if "password" not in path.name:
-        return {}
-    return {path.name: path.read_text().strip()}
 
 
 def test_grant_does_not_call_a_client_with_a_removed_secret_ok(env, admin, emulator, operator_credential,
