@@ -641,6 +641,30 @@ APP_SELECT = "id,appId,uniqueName,displayName,tags,passwordCredentials,keyCreden
 SP_SELECT = "id,appId,displayName,servicePrincipalType"
 
 
+async def _apps_by_unique_name(ctx: Context, names: list[str]) -> list[dict[str, Any]]:
+    """Applications by uniqueName: `$filter=uniqueName in (…)` listings; where Graph refuses that filter (400,
+    e.g. Request_UnsupportedQuery), each app by its alternate key `GET /applications(uniqueName=…)`, still 20 per
+    $batch (a 404 is an app that does not exist)."""
+    from provision import graphapi
+    from provision.graphbatch import Req, list_in, send
+
+    try:
+        return await list_in(ctx, "applications", "uniqueName", names, APP_SELECT)
+    except graphapi.GraphError as e:
+        if e.response_status_code != 400:
+            raise
+    reads = [Req("GET", f"/applications(uniqueName={graphapi.key(n)})?$select={APP_SELECT}")
+             for n in dict.fromkeys(names)]
+    await send(ctx, reads)
+    out = []
+    for q in reads:
+        if q.ok:
+            out.append(q.answer)
+        elif q.status != 404:
+            raise q.error()
+    return out
+
+
 def _fail(results: dict[str, ClientResult], name: str, message: str) -> None:
     results[name].status, results[name].message = "failed", message
 
@@ -658,7 +682,7 @@ async def resolve_bulk(ctx: Context, requests: list[ClientRequest], results: dic
     named = [r for r in requests if not r.app_id]
     by_app_id = [r for r in requests if r.app_id]
     apps_by_name = {(a.get("uniqueName") or "").casefold(): a
-                    for a in await list_in(ctx, "applications", "uniqueName", [r.name for r in named], APP_SELECT)}
+                    for a in await _apps_by_unique_name(ctx, [r.name for r in named])}
     apps_by_id = {a["appId"].casefold(): a
                   for a in await list_in(ctx, "applications", "appId", [r.app_id for r in by_app_id], APP_SELECT)}
     known_app_ids = [a["appId"] for a in apps_by_name.values()] + [r.app_id for r in by_app_id]
@@ -679,7 +703,7 @@ async def resolve_bulk(ctx: Context, requests: list[ClientRequest], results: dic
         else:
             _fail(results, name, odata_message(q.error()))
     if reread:
-        for a in await list_in(ctx, "applications", "uniqueName", reread, APP_SELECT):
+        for a in await _apps_by_unique_name(ctx, reread):
             apps_by_name[(a.get("uniqueName") or "").casefold()] = a
             known_app_ids.append(a["appId"])
     sps = {m["appId"].casefold(): {"id": m["id"], "appId": m["appId"], "displayName": m["displayName"]}
@@ -735,9 +759,10 @@ async def add_secrets(ctx: Context, items: list[tuple[str, str]], days: int) -> 
 
     As graph_util.add_secret, one credential per call even after an ambiguous failure: each request carries an
     `endDateTime` of its own (whole seconds, a random offset under an hour) and a sub-request that failed after it
-    may have been applied (5xx, 504, the batch lost) is reconciled before it is sent again — the app read back and
-    a credential with our displayName and that end time removed (its secret was never seen) — and once more after
-    success, keeping only the one whose secret we hold. Throttled sub-requests (429) are simply sent again."""
+    may have been applied (5xx, 504, the batch lost) is reconciled before it is sent again — the app read back, and
+    a credential with our displayName and that end time (its secret was never seen) removed by a removePassword
+    the resent addPassword depends on (`dependsOn`, same batch) — and once more after success, keeping only the
+    one whose secret we hold. Throttled sub-requests (429) are simply sent again."""
     import random
 
     from provision import transport
@@ -752,48 +777,58 @@ async def add_secrets(ctx: Context, items: list[tuple[str, str]], days: int) -> 
     out: dict[str, Any] = {}
     reconciled: set[str] = set()
     pending = [k for k, _ in items]
+    first: dict[str, list[Req]] = {}  # per key: removals of orphans that must run before it is sent again
     for attempt in range(transport.MAX_RETRIES + 1):
         reqs = {k: Req("POST", f"/applications/{ids[k]}/addPassword", {"passwordCredential": {
-            "displayName": CREDENTIAL_NAME, "endDateTime": marks[k].strftime("%Y-%m-%dT%H:%M:%SZ")}}, lag=True)
-            for k in pending}
-        await send(ctx, list(reqs.values()))
-        ambiguous = []
+            "displayName": CREDENTIAL_NAME, "endDateTime": marks[k].strftime("%Y-%m-%dT%H:%M:%SZ")}}, lag=True,
+            after=first.get(k, [])) for k in pending}
+        await send(ctx, [r for k in pending for r in (*first.get(k, []), reqs[k])])
+        again = []
         for k, q in reqs.items():
+            bad = [r for r in q.after if not r.ok and r.status not in (400, 404)]  # 400/404: already gone
             if q.ok:
                 out[k] = {"kind": "secret", "keyId": str(q.answer["keyId"]),
                           "endDateTime": _when(q.answer["endDateTime"]).isoformat(), "secret": q.answer["secretText"]}
-            elif q.ambiguous and attempt < transport.MAX_RETRIES:
-                ambiguous.append(k)
+            elif bad:
+                out[k] = bad[0].error()
+            elif attempt < transport.MAX_RETRIES and (q.ambiguous or (q.status == 424 and q.after)):
+                again.append(k)  # 424: an orphan was gone already (404), so the resend did not run: send it now
             else:
                 out[k] = q.error()
-        if not ambiguous:
+        if not again:
             break
+        ambiguous = [k for k in again if reqs[k].ambiguous]
         reconciled.update(ambiguous)
-        for k, err in (await _remove_marked_secrets(ctx, {k: (ids[k], marks[k], None) for k in ambiguous})).items():
-            out[k] = err
-        pending = [k for k in ambiguous if k not in out]
+        first, failed = await _orphan_removals(ctx, {k: (ids[k], marks[k], None) for k in ambiguous})
+        out.update(failed)
+        pending = [k for k in again if k not in out]
         if not pending:
             break
         await asyncio.sleep(transport.backoff(attempt + 1))
-    again = {k: (ids[k], marks[k], out[k]["keyId"]) for k in reconciled if isinstance(out.get(k), dict)}
-    if again:  # a replica that had not seen the orphan yet: look again, keep only the one we hold
-        for k, err in (await _remove_marked_secrets(ctx, again)).items():
-            out[k] = err
+    check = {k: (ids[k], marks[k], out[k]["keyId"]) for k in reconciled if isinstance(out.get(k), dict)}
+    if check:  # a replica that had not seen the orphan yet: look again, keep only the one we hold
+        removals, failed = await _orphan_removals(ctx, check)
+        out.update(failed)
+        await send(ctx, [r for rs in removals.values() for r in rs])
+        for k, rs in removals.items():
+            bad = [r for r in rs if not r.ok and r.status not in (400, 404)]
+            if bad:
+                out[k] = bad[0].error()
     return out
 
 
-async def _remove_marked_secrets(ctx: Context, marks: dict[str, tuple[str, dt.datetime, str | None]],
-                                 ) -> dict[str, Exception]:
-    """For each key (app object id, end time, key id to keep): remove the app's secrets named CREDENTIAL_NAME
-    ending at that time, other than the one kept. Reads and removals in $batch requests; returns the keys whose
-    reconciliation failed, with the error."""
+async def _orphan_removals(ctx: Context, marks: dict[str, tuple[str, dt.datetime, str | None]],
+                           ) -> tuple[dict[str, list[Any]], dict[str, Exception]]:
+    """For each key (app object id, end time, key id to keep): the removePassword requests (not sent) of the app's
+    secrets named CREDENTIAL_NAME that end at that time, other than the one kept — read back 20 apps per $batch.
+    Also the keys whose app could not be read, with the error."""
     from provision.graphbatch import Req, send
 
     reads = {k: Req("GET", f"/applications/{aid}?$select=id,passwordCredentials") for k, (aid, _, _) in
              marks.items()}
     await send(ctx, list(reads.values()))
     failed: dict[str, Exception] = {}
-    removes: list[tuple[str, Req]] = []
+    removals: dict[str, list[Any]] = {}
     for k, q in reads.items():
         if q.status == 404:
             continue
@@ -805,12 +840,9 @@ async def _remove_marked_secrets(ctx: Context, marks: dict[str, tuple[str, dt.da
             c_end = _when(c.get("endDateTime"))
             if (c.get("displayName") == CREDENTIAL_NAME and c_end is not None
                     and abs((c_end - end).total_seconds()) < 1 and str(c.get("keyId")) != str(keep)):
-                removes.append((k, Req("POST", f"/applications/{aid}/removePassword", {"keyId": c["keyId"]})))
-    await send(ctx, [q for _, q in removes])
-    for k, q in removes:
-        if not q.ok and q.status not in (400, 404):  # 400/404: already gone
-            failed[k] = q.error()
-    return failed
+                removals.setdefault(k, []).append(
+                    Req("POST", f"/applications/{aid}/removePassword", {"keyId": c["keyId"]}))
+    return removals, failed
 
 
 async def grant(ctx: Context, requests: list[ClientRequest], *, days: int = 180, out: Path | None = None,

@@ -75,20 +75,25 @@ def _lagging(r: Req) -> bool:
 
 
 def _envelopes(pending: list[Req]) -> list[list[Req]]:
-    """Pending requests in envelopes of at most 20, each request with the pending requests it depends on."""
+    """Pending requests in envelopes of at most 20, each request with the pending requests it depends on (a
+    request that depends on several joins their groups into one; a group is at most 20 requests)."""
     ids = {id(r) for r in pending}
-    groups: list[list[Req]] = []
-    placed: dict[int, int] = {}
-    for r in pending:
-        deps = [placed[id(d)] for d in r.after if id(d) in ids and id(d) in placed]
-        if deps:
-            groups[deps[0]].append(r)
-            placed[id(r)] = deps[0]
-        else:
-            placed[id(r)] = len(groups)
-            groups.append([r])
+    groups: dict[int, list[Req]] = {}
+    group_of: dict[int, int] = {}
+    for n, r in enumerate(pending):
+        deps = list(dict.fromkeys(group_of[id(d)] for d in r.after if id(d) in ids and id(d) in group_of))
+        home = deps[0] if deps else n
+        groups.setdefault(home, [])
+        for g in deps[1:]:
+            for member in groups.pop(g):
+                group_of[id(member)] = home
+                groups[home].append(member)
+        groups[home].append(r)
+        group_of[id(r)] = home
     out: list[list[Req]] = []
-    for g in groups:
+    for _, g in sorted(groups.items()):  # keyed by the position of the group's first request
+        if len(g) > MAX_REQUESTS:
+            raise ValueError(f"{len(g)} requests depend on each other: more than one $batch holds")
         if out and len(out[-1]) + len(g) <= MAX_REQUESTS:
             out[-1].extend(g)
         else:

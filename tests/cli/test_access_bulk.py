@@ -191,3 +191,20 @@ def test_rotate_expiring_many_in_batches(cluster, admin, env):  # noqa: F811
         cfg = config(rotated[name]["configFile"])
         assert token(env, cfg["AZURE_CLIENT_ID"], cfg["AZURE_CLIENT_SECRET"])
     assert run("access", "list", "--expiring-within", "31").exit_code == 0
+
+
+def test_unique_name_filter_refused_falls_back_to_batched_key_reads(cluster, admin):
+    """Where Graph refuses `uniqueName in (…)`, the apps are read by alternate key — still 20 per $batch."""
+    src = Path("keyed.csv")
+    src.write_text("name\n" + "".join(f"keyed-{i:02d}\n" for i in range(30)))
+    first = grant(src)
+    assert first["summary"] == {"ok": 30, "failed": 0}
+    admin.add_fault(action="status", status=400, code="Request_UnsupportedQuery",
+                    message="Unsupported query.", path=r"^/v1\.0/applications$", methods=["GET"])
+    seq = admin.last_seq()
+    again = grant(src)
+    assert again["summary"] == {"ok": 30, "failed": 0}
+    assert all(c["changes"] == [] for c in again["clients"])
+    assert admin._call("GET", "/faults")["value"][0]["fired"] >= 2  # the listings refused
+    assert writes(admin, seq) == [] and per_client_reads(graph(admin, seq)) == []
+    assert len(graph(admin, seq)) <= 8
