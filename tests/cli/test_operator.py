@@ -51,6 +51,10 @@ def test_doctor_on_a_healthy_environment(env, admin):
     checks = _checks(run("doctor", "--output", "json"))
     assert checks["environment"]["status"] == "PASS" and "Running" in checks["environment"]["detail"]
     assert checks["resource providers"]["status"] == "PASS"
+    # the operator's Graph token carries its application permissions; its ARM rights are listed by
+    # Microsoft.Authorization/permissions
+    assert checks["graph permissions"]["status"] == "PASS", checks["graph permissions"]
+    assert checks["arm rights"]["status"] == "PASS", checks["arm rights"]
     assert writes(admin, seq) == []  # doctor only reads
 
 

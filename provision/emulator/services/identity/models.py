@@ -29,6 +29,11 @@ def resolve_tenant(state: EmulatorState, tenant: str) -> str:
                      f"signing into the correct cloud.", status=400)
 
 
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+OPERATOR_GRAPH_ROLES = ("Application.ReadWrite.All", "Group.ReadWrite.All", "GroupMember.ReadWrite.All",
+                        "Directory.Read.All")
+
+
 def resource_of_scope(state: EmulatorState, tenant_id: str, scope: str | None, own: set[str] | frozenset = frozenset(),
                       ) -> str:
     """`<resource>/.default` → the token audience. Client credentials accept exactly one resource. `own`: the
@@ -136,8 +141,13 @@ def issue_for_client_credentials(state: EmulatorState, tenant: str, form: dict[s
                          f"The client application {client_id} is missing service principal in the tenant "
                          f"{tenant_id}.")
     lifetime = int(state.timing.token_lifetime_seconds)
+    own = tokens.own_origins(issuer_base.split("://", 1)[-1])
+    graph = audience.rstrip("/") == GRAPH_RESOURCE or audience in own
+    # App-only Graph tokens carry the application permissions granted to the app as `roles`, as Entra's do; the
+    # operator stands for an app granted what provision documents it needs.
+    extra = {"roles": list(OPERATOR_GRAPH_ROLES)} if graph and "graph" in sp.get("_rights", []) else None
     token, _claims = state.signer.issue(
         issuer=f"{issuer_base}/{tenant_id}/v2.0", tenant_id=tenant_id, audience=audience, app_id=client_id,
-        sp_object_id=sp["id"], lifetime=lifetime, app_display_name=app.get("displayName"),
+        sp_object_id=sp["id"], lifetime=lifetime, app_display_name=app.get("displayName"), extra=extra,
     )
     return {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime, "access_token": token}

@@ -208,6 +208,19 @@ async def cloud_metadata(request: Request):
     return wire.json_response(cloud)
 
 
+async def list_permissions(request: Request):
+    """Microsoft.Authorization/permissions at a subscription or resource group: the caller's effective actions
+    there (the shape `az role assignment`'s tooling and `provision doctor` read). The operator's Owner-like role
+    allows everything; other apps hold no ARM role: an empty list, as ARM answers."""
+    caller = core.authenticate(request, require_right=False)
+    state = emulator_of(request)
+    if "rg" in request.path_params:
+        models.get_group(state, request.path_params["subscription"], request.path_params["rg"])
+    value = ([{"actions": ["*"], "notActions": [], "dataActions": [], "notDataActions": []}]
+             if state.has_right(caller.object_id, "arm") else [])
+    return wire.json_response({"value": value})
+
+
 def routes() -> list:
     r = core.route
     return [
@@ -230,4 +243,6 @@ def routes() -> list:
         r(GROUP, delete_group, ["DELETE"]),
         r(GROUP + "/resources", group_resources, ["GET"]),
         r(GROUP + "/exportTemplate", export_template, ["POST"]),
+        r(SUB + "/providers/Microsoft.Authorization/permissions", list_permissions, ["GET"]),
+        r(GROUP + "/providers/Microsoft.Authorization/permissions", list_permissions, ["GET"]),
     ]
