@@ -1,4 +1,4 @@
-"""Azure Resource Manager reads as plain JSON: one azure-core pipeline (bearer token for the cloud's ARM scope, the
+"""Azure Resource Manager reads as plain JSON: one azure-core pipeline (ARM's bearer/CAE challenge policy, the
 same retry policy as the SDK clients, request logging for -v, the cloud's CA), answers as Azure's wire JSON.
 
 Reads are what `plan`, `status` and `endpoint` do; importing azure-mgmt-* for them cost more than the requests
@@ -21,10 +21,9 @@ def _pipeline(ctx: Any) -> Any:
     client = ctx.results.get("_armPipeline")
     if client is None:
         from azure.core import PipelineClient
-        from azure.core.pipeline.policies import (
-            BearerTokenCredentialPolicy, HeadersPolicy, HttpLoggingPolicy, RequestIdPolicy, UserAgentPolicy,
-        )
+        from azure.core.pipeline.policies import HeadersPolicy, HttpLoggingPolicy, RequestIdPolicy, UserAgentPolicy
         from azure.core.pipeline.transport import RequestsTransport
+        from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
         from provision import __version__
         from provision.transport import arm_retry_policy
@@ -34,7 +33,7 @@ def _pipeline(ctx: Any) -> Any:
             base_url=ctx.cloud.arm, transport=RequestsTransport(**kw),
             policies=[RequestIdPolicy(), HeadersPolicy({"Accept": "application/json"}),
                       UserAgentPolicy(f"provision/{__version__}"), arm_retry_policy(),
-                      BearerTokenCredentialPolicy(ctx.credential, ctx.cloud.arm_scope), HttpLoggingPolicy()])
+                      ARMChallengeAuthenticationPolicy(ctx.credential, ctx.cloud.arm_scope), HttpLoggingPolicy()])
     return client
 
 
