@@ -222,10 +222,11 @@ class AppRegistration(Resource):
                     if e.response_status_code != 404:
                         raise
                 done.append(Change(RESOURCE, name, "delete", note="the service principal provision made for it"))
-        try:
-            secret_path(ctx).unlink()
-        except OSError:
-            pass
+        for path in (secret_path(ctx), ctx.state_dir / "client.env"):  # no file keeps a secret that is gone
+            try:
+                path.unlink()
+            except OSError:
+                pass
         return done
 
 

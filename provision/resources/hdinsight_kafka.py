@@ -239,6 +239,10 @@ class HDInsightKafka(Resource):
             if isinstance(e, ProvisionError):
                 raise
             raise ProvisionError(f"deleting the cluster failed: {getattr(e, 'message', e)}") from e
+        try:  # its generated passwords opened nothing else
+            ctx.secret_file("passwords.json").unlink()
+        except OSError:
+            pass
         return [Change(RESOURCE, name, "delete")]
 
 

@@ -371,3 +371,13 @@ def test_two_grants_at_once_on_one_machine_make_one_client(env, admin, tmp_path)
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-1000:] for r in results]
     apps = [a for a in admin.objects("application") if a["displayName"] == "orders"]
     assert len(apps) == 1 and len(apps[0]["passwordCredentials"]) == 1
+
+
+def test_down_leaves_no_local_file_with_a_secret_that_is_gone(env, admin):
+    """After `down`, the state directory holds no secret of the deleted app, nor the deleted cluster's passwords."""
+    state = Path(env["PROVISION_STATE_DIR"]) / "ci-env"
+    j("up", "--smoke")
+    assert (state / "client.env").exists() and (state / "passwords.json").exists()
+    j("down", "--yes")
+    left = [p.name for p in state.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert left == []
