@@ -494,8 +494,55 @@ def config_text(doc: dict[str, str], fmt: str) -> str:
     return json.dumps(doc, indent=2) + "\n" if fmt == "json" else dotenv_text(doc)
 
 
-def write_config(path: Path, doc: dict[str, str], fmt: str) -> None:
+def write_config(path: Path, doc: dict[str, str], fmt: str, ctx: Context | None = None) -> None:
     write_private(path, config_text(doc, fmt))
+    if ctx is not None:
+        _track(ctx, path, doc)
+
+
+# Every configuration file the tool writes is noted (path → client id) in an index beside the records, so a later
+# rotation rewrites each one and an app's deletion removes them: no file the tool wrote keeps a dead secret.
+def _index(ctx: Context) -> Path:
+    return client_dir(ctx) / ".configs.json"
+
+
+def _track(ctx: Context, path: Path, doc: dict[str, str]) -> None:
+    if not doc.get("AZURE_CLIENT_ID"):
+        return
+    files = _held(_index(ctx)) or {}
+    key = str(Path(path).resolve())
+    if files.get(key) != doc["AZURE_CLIENT_ID"]:
+        files[key] = doc["AZURE_CLIENT_ID"]
+        write_private(_index(ctx), json.dumps(files, indent=2))
+
+
+def configs_of(ctx: Context, app_id: str) -> list[Path]:
+    return [Path(p) for p, a in (_held(_index(ctx)) or {}).items() if a == app_id and Path(p).exists()]
+
+
+def refresh_configs(ctx: Context, app_id: str, doc: dict[str, str], written: list[Path]) -> None:
+    """After a rotation: every other config of this client that holds a secret value gets the new document (a Key
+    Vault reference follows the vault by itself)."""
+    done = {Path(w).resolve() for w in written}
+    for path in configs_of(ctx, app_id):
+        if path in done:
+            continue
+        current = existing_secret(path)
+        if current is None or current.startswith("@Microsoft.KeyVault("):
+            continue
+        write_config(path, doc, "json" if path.suffix == ".json" else "dotenv", ctx)
+
+
+def forget_configs(ctx: Context, app_id: str) -> list[str]:
+    """The app is gone: remove every config the tool wrote for it (they hold nothing that works any more)."""
+    removed = []
+    for path in configs_of(ctx, app_id):
+        path.unlink(missing_ok=True)
+        removed.append(str(path))
+    files = {p: a for p, a in (_held(_index(ctx)) or {}).items() if a != app_id}
+    if files or _index(ctx).exists():
+        write_private(_index(ctx), json.dumps(files, indent=2))
+    return removed
 
 
 def existing_secret(path: Path) -> str | None:
@@ -623,6 +670,7 @@ async def write_client_config(ctx: Context, req: ClientRequest, app: Any, sp: An
             doc["AZURE_CLIENT_SECRET"] = secret
             doc = {k: doc[k] for k in client_config(ctx, endpoint, sp.app_id, {**meta, "secret": secret})}
     sync_config(target, doc, fmt)
+    _track(ctx, target, doc)
     return meta
 
 
@@ -993,6 +1041,8 @@ async def revoke(ctx: Context, req: ClientRequest, *, delete_app: bool = False) 
                 if not is_not_found(e):
                     raise
         await _drop_record(ctx, req.name)  # the vault's client-<name> (soft-deleted), if any
+        if res.app_id:
+            forget_configs(ctx, res.app_id)
         for suffix in (".credential.json", ".pem", ".env", ".json"):
             try:
                 (client_dir(ctx) / f"{req.name}{suffix}").unlink()
@@ -1025,6 +1075,7 @@ async def list_members(ctx: Context, concurrency: int = 10, *, expiring_within: 
             if app is not None:
                 row["credentials"] = credential_rows(app)
                 row["client"] = CLIENT_TAG in (app.tags or [])
+                row["localConfigs"] = local_config_states(ctx, app)
             ends = [c["endDateTime"] for c in row["credentials"] if c["endDateTime"]]
             row["credentialExpires"] = max(ends) if ends else None
         return row
@@ -1069,7 +1120,9 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
     for path in dict.fromkeys([out or canonical, canonical]):  # no config of ours keeps a removed secret
         doc_meta = await with_reference(ctx, req.name, meta) if (
             secretstore.configured(ctx) and path == canonical and out != canonical) else meta
-        write_config(path, client_config(ctx, endpoint, sp.app_id, doc_meta), fmt)
+        write_config(path, client_config(ctx, endpoint, sp.app_id, doc_meta), fmt, ctx)
+    if meta.get("kind") == "secret":
+        refresh_configs(ctx, sp.app_id, client_config(ctx, endpoint, sp.app_id, meta), [out or canonical, canonical])
     target = out or canonical
     replaced = meta.get("replaced") or {}
     pending = [p for p in pending if p["keyId"] not in (meta.get("keyId"), replaced.get("keyId"))]
@@ -1150,6 +1203,20 @@ def _when(value: Any) -> dt.datetime | None:
         except ValueError:
             return None
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def local_config_states(ctx: Context, app: Any) -> dict[str, str]:
+    """Each config file this tool wrote here for the app → "ok", or "stale" when the secret it holds matches no
+    valid secret of the app any more (removed or expired elsewhere): it would fail, so it is not reported as ok."""
+    states = {}
+    for path in configs_of(ctx, app.app_id):
+        secret = existing_secret(path)
+        if secret is None or secret.startswith("@Microsoft.KeyVault("):
+            continue
+        live = any((c.hint or "") == secret[:3] and valid_until(c.end_date_time)
+                   for c in app.password_credentials or [])
+        states[str(path)] = "ok" if live else "stale"
+    return states
 
 
 def credential_rows(app: Any) -> list[dict[str, Any]]:
@@ -1249,7 +1316,8 @@ async def rotate_secrets(ctx: Context, clients: list[tuple[dict[str, Any], Clien
                                                keep_old=keep_old)
                 path = client_dir(ctx) / f"{req.name}.{'json' if fmt == 'json' else 'env'}"
                 doc_meta = await with_reference(ctx, req.name, meta) if secretstore.configured(ctx) else meta
-                write_config(path, client_config(ctx, endpoint, app.app_id, doc_meta), fmt)
+                write_config(path, client_config(ctx, endpoint, app.app_id, doc_meta), fmt, ctx)
+                refresh_configs(ctx, app.app_id, client_config(ctx, endpoint, app.app_id, meta), [path])
                 res.app_id, res.sp_object_id = app.app_id, row.get("objectId")
                 res.config_file, res.credential_expires = str(path), meta.get("endDateTime")
                 old = meta.get("replaced")

@@ -209,6 +209,10 @@ def list_(**params: Any) -> None:
                        f"{x['credentialExpires'] or '-'}")
             for c in x.get("credentials") or []:
                 click.echo(f"{'':<{width}}    {c['kind']:<11} {c['keyId']}  ends {c['endDateTime'] or '-'}")
+            for path, state in (x.get("localConfigs") or {}).items():
+                note = "" if state == "ok" else (f"  (its secret no longer works: `provision access rotate "
+                                                 f"{x['displayName']}` writes a new one)")
+                click.echo(f"{'':<{width}}    config      {path}  {state}{note}")
 
     emit(r, {"members": rows, "count": len(rows), **({"expiringWithinDays": within} if within is not None else {})},
          text)

@@ -397,3 +397,28 @@ def test_add_members_already_member_in_fallback(cluster, emulator, admin, tmp_pa
     patches = [e for e in admin.requests(0) if e["method"] == "PATCH" and e["path"].endswith(f"/groups/{group_id}")]
     assert [e["status"] for e in patches][:2] == [400, 400]  # the chunk, then race-a alone: both 'already exist'
 
+
+
+def test_every_config_the_tool_wrote_follows_rotation_and_deletion(cluster, admin, emulator, tmp_path):
+    """`grant --out` to two places, then a rotation from a third: every file the tool wrote holds the new secret (no
+    dead secret left behind); a secret removed behind the tool's back shows as a stale config in `access list`;
+    `revoke --delete-app` removes the configs it wrote."""
+    a, b = tmp_path / "a.env", tmp_path / "b.json"
+    run("access", "grant", "ledger", "--out", str(a))
+    run("access", "grant", "ledger", "--out", str(b), "--format", "json")
+    run("access", "rotate", "ledger", "--out", str(tmp_path / "c.env"))
+    new = dotenv(str(tmp_path / "c.env"))["AZURE_CLIENT_SECRET"]
+    assert dotenv(str(a))["AZURE_CLIENT_SECRET"] == new
+    assert json.loads(b.read_text())["AZURE_CLIENT_SECRET"] == new
+    assert len(_app(admin, dotenv(str(a))["AZURE_CLIENT_ID"])["passwordCredentials"]) == 1
+
+    app = _app(admin, dotenv(str(a))["AZURE_CLIENT_ID"])  # someone removes the secret in the portal
+    r = _graph(emulator, "POST", f"/applications/{app['id']}/removePassword",
+               json={"keyId": app["passwordCredentials"][0]["keyId"]})
+    assert r.status_code == 204
+    listed = json.loads(run("access", "list", "--output", "json").stdout)["members"]
+    row = next(m for m in listed if m["displayName"] == "ledger")
+    assert set(row["localConfigs"].values()) == {"stale"} and str(a.resolve()) in row["localConfigs"]
+
+    run("access", "revoke", "ledger", "--delete-app")
+    assert not a.exists() and not b.exists() and not (tmp_path / "c.env").exists()
