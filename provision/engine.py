@@ -128,7 +128,17 @@ async def apply(ctx: Any, p: Plan, *, only: Iterable[str] | None = None) -> dict
     async def step(k: str, deps: dict[str, Any]) -> Any:
         changes = p.changes[k]
         if k in targets and any(c.writes or c.action == "wait" for c in changes):
-            return await kinds[k].apply(ctx, changes, p.actual[k], deps)
+            try:
+                return await kinds[k].apply(ctx, changes, p.actual[k], deps)
+            except ProvisionError:
+                raise
+            except Exception as e:  # a transport failure that outlived the retries: name the step too
+                from provision.transport import describe_failure
+
+                what = describe_failure(e)
+                if what is None:
+                    raise
+                raise ProvisionError(f"{kinds[k].kind} {kinds[k].label(ctx)}: {what}") from e
         return p.actual[k]
 
     return await _in_order(p.keys, step)
