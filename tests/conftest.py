@@ -15,14 +15,14 @@ from provision.emulator import launcher
 
 # Short, test-friendly timings: long-running operations take a fraction of a second.
 TEST_TIMING = {
-    "lro_seconds": 0.3,
-    "cluster_create_seconds": 1.5,
-    "cluster_delete_seconds": 0.5,
+    "lro_seconds": 0.1,
+    "cluster_create_seconds": 0.6,
+    "cluster_delete_seconds": 0.2,
     # 0: no wait advised, so azure-core's pollers use the client's own polling interval (0.1 s in tests) instead
     # of a whole second per long-running operation
     "retry_after_seconds": 0,
-    "membership_propagation_seconds": 1.0,
-    "topic_visibility_seconds": 0.2,
+    "membership_propagation_seconds": 0.5,
+    "topic_visibility_seconds": 0.1,
     "refuse_retired_versions": 1,  # as Azure (tests/fidelity turns it off to replay 2023 recordings)
 }
 
