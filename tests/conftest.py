@@ -119,8 +119,8 @@ os.environ.setdefault("PROVISION_NO_COLOR", "1")
 # Here, not in tests/reliability/conftest.py: with xdist only the root conftest's hooks run in the controller.
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001 — pytest's hook signature
     """The reliability figures (tests/reliability/), printed by the suite itself (bench/bench_reliability.py has
-    the heavier ones): each
-    passing case asserted convergence, no duplicate and no lost or leaked secret, so passes are those counts."""
+    the heavier ones): each passing case asserted convergence, no duplicate and no lost or leaked secret, so passes
+    are those counts."""
     groups = {"test_faults_matrix.py": "fault runs converged on the first try, no duplicate, no secret lost",
               "test_kill.py": "SIGKILL runs whose re-run converged, no duplicate, no secret lost",
               "test_lag.py": "runs converged under replication lag",
