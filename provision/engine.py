@@ -1,11 +1,11 @@
 """Plan and apply over the resource graph: read actual state, diff it against the spec, apply only the
 differences. Order and concurrency come from each resource kind's declared `depends_on`:
 
-    resource_group ─┬─ network ──┐
-                    └─ storage ──┼─ cluster
-    app ─────────┐               │
-    group ───────┼───────────────┘
-                 └─ membership (app, group)
+    resource_group ─┬─ network ──────────┐
+                    ├─ storage ──────────┼─ cluster
+                    └─ vault ─ app ─┐    │
+    group ──────────────────────────┼────┘
+                                    └─ membership (group, app)
 
 `up`, `plan`, `status`, `down` are the engine over every resource; each step command (`app register`, `network
 open`, `cluster deploy`, …) is the same engine over one resource and what it needs. All of it runs in one asyncio
@@ -66,6 +66,7 @@ async def _in_order(keys: list[str], work: Any, *, reverse: bool = False, readin
     `reverse` (deleting) its dependants. On the first failure the others are cancelled promptly (what they created
     is found again by the next run)."""
     kinds = registry()
+
     def needs(k: str) -> tuple[str, ...]:
         after = kinds[k].read_after if reading else None
         return kinds[k].depends_on if after is None else after
@@ -103,8 +104,7 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
         p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
     if preflight and not p.blockers():
         for k in p.keys:
-            if hasattr(kinds[k], "preflight"):
-                await kinds[k].preflight(ctx, p.changes[k])
+            await kinds[k].preflight(ctx, p.changes[k])
     return p
 
 

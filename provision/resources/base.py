@@ -39,6 +39,9 @@ class Resource:
     def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
         raise NotImplementedError
 
+    async def preflight(self, ctx: Any, changes: list[Change]) -> None:
+        """Read-only checks before any write that would make `apply` fail later (name availability, quota)."""
+
     async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
         """Perform the changes; returns the new actual state (what dependants receive)."""
         raise NotImplementedError
