@@ -102,9 +102,8 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
     p.actual = await _in_order(p.keys, lambda k, deps: kinds[k].read(ctx, deps), reading=True)
     for k in p.keys:
         p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
-    if preflight and not p.blockers():
-        for k in p.keys:
-            await kinds[k].preflight(ctx, p.changes[k])
+    if preflight and not p.blockers():  # independent read-only checks: all at once
+        await asyncio.gather(*(kinds[k].preflight(ctx, p.changes[k]) for k in p.keys))
     return p
 
 

@@ -253,7 +253,9 @@ async def default_sizes(ctx: Context) -> dict[str, str]:
              "zookeepernode": v["cluster.zookeeper_vm_size"]}
     if all(sizes.values()):
         return sizes
-    specs = await ctx.arm_call(ctx.hdinsight.locations.list_billing_specs, v["location"])
+    if "billingSpecs" not in ctx.results:  # read once per run (the preflight and the PUT body both need it)
+        ctx.results["billingSpecs"] = await ctx.arm_call(ctx.hdinsight.locations.list_billing_specs, v["location"])
+    specs = ctx.results["billingSpecs"]
     for f in specs.vm_size_filters or []:
         if str(getattr(f.filter_mode, "value", f.filter_mode)).lower() != "default" or not f.vm_sizes:
             continue
@@ -287,17 +289,17 @@ async def preflight_readonly(ctx: Context) -> None:
 
     v = ctx.spec.values
     name, loc = v["cluster.name"], v["location"]
-    avail = await ctx.arm_call(ctx.hdinsight.locations.check_name_availability, loc,
-                               NameAvailabilityCheckRequestParameters(name=name, type="clusters"))
+    avail, sizes, usages = await asyncio.gather(  # three independent reads, at once
+        ctx.arm_call(ctx.hdinsight.locations.check_name_availability, loc,
+                     NameAvailabilityCheckRequestParameters(name=name, type="clusters")),
+        default_sizes(ctx), ctx.arm_call(ctx.hdinsight.locations.list_usages, loc))
     if not avail.name_available and await _twin(ctx) is None:
         raise InvalidInput(f"cluster.name: '{name}' is not available ({avail.message or avail.reason}); choose "
                            f"another name")
-    sizes = await default_sizes(ctx)
     need = (HEAD_COUNT * core_count(sizes["headnode"]) + ZOOKEEPER_COUNT * core_count(sizes["zookeepernode"])
             + v["cluster.worker_count"] * core_count(sizes["workernode"])
             + (MANAGEMENT_COUNT * core_count(v["cluster.management_vm_size"]) if v["cluster.management_vm_size"]
                else 0))
-    usages = await ctx.arm_call(ctx.hdinsight.locations.list_usages, loc)
     cores = next((u for u in usages.value or [] if (u.name and u.name.value or "").lower() == "cores"), None)
     if cores is not None and cores.limit is not None and cores.current_value + need > cores.limit:
         raise InvalidInput(f"cluster: needs {need} cores but only {cores.limit - cores.current_value} of the "

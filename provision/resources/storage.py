@@ -7,10 +7,11 @@ this environment did not tag is a conflict unless --adopt (then used as is, neve
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from provision import armapi
-from provision.errors import AlreadyExists
+from provision.errors import InvalidInput
 from provision.plan import Change
 from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict
 
@@ -34,10 +35,14 @@ def container_body() -> Any:
 
 
 async def key(ctx: Any) -> str:
-    keys = await ctx.arm_call(ctx.storage.storage_accounts.list_keys, ctx.spec.values["resource_group"],
-                              ctx.spec.values["storage.account"])
-    # as_dict: in the TypeSpec-generated models `.keys` is the Mapping method, not the field
-    return keys.as_dict()["keys"][0]["value"]
+    """The account's first key (read once per run: the storage step fetches it as soon as the account exists, so
+    the cluster step does not wait for it)."""
+    if "storageKey" not in ctx.results:
+        keys = await ctx.arm_call(ctx.storage.storage_accounts.list_keys, ctx.spec.values["resource_group"],
+                                  ctx.spec.values["storage.account"])
+        # as_dict: in the TypeSpec-generated models `.keys` is the Mapping method, not the field
+        ctx.results["storageKey"] = keys.as_dict()["keys"][0]["value"]
+    return ctx.results["storageKey"]
 
 
 def blob_host(ctx: Any) -> str:
@@ -85,29 +90,43 @@ class Storage(Resource):
             changes.append(Change(RESOURCE_CONTAINER, container, "noop", actual=actual["container"]))
         return changes
 
-    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+    async def preflight(self, ctx: Any, changes: list[Change]) -> None:
+        """A new account's name is global: checked before any write (exit 2 with the fix when taken)."""
+        if not any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
+            return
         from azure.mgmt.storage.models import StorageAccountCheckNameAvailabilityParameters
+
+        account = self.label(ctx)
+        avail = await ctx.arm_call(ctx.storage.storage_accounts.check_name_availability,
+                                   StorageAccountCheckNameAvailabilityParameters(name=account))
+        if not avail.name_available:
+            again = await self.read(ctx, {})  # a twin run of this environment may have made it meanwhile
+            if again["account"] is None or again["account"]["_ownership"] != OURS:
+                raise InvalidInput(f"storage.account: '{account}' is taken ({avail.message}); storage account "
+                                   f"names are global: choose another")
+
+    async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
+        from azure.core.exceptions import HttpResponseError
 
         rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account",
                                                                  "storage.container"))
         if any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
-            avail = await ctx.arm_call(ctx.storage.storage_accounts.check_name_availability,
-                                       StorageAccountCheckNameAvailabilityParameters(name=account))
-            if not avail.name_available:
-                # Taken: by a twin run of this environment (then it is in our resource group, tagged) or elsewhere.
-                again = await self.read(ctx, {})
-                if again["account"] is None or again["account"]["_ownership"] != OURS:
-                    raise AlreadyExists(f"storage.account: '{account}' is taken ({avail.message}); choose "
-                                        f"another name")
-            else:
+            # The name was checked in the preflight; a twin run of this environment may have made the account
+            # since (then it is in our resource group, tagged, and the PUT just confirms it).
+            try:
                 await ctx.lro(ctx.storage.storage_accounts.begin_create, rg, account,
                               account_parameters(ctx.spec.values["location"], ctx.spec.managed_tags),
                               what=f"creating storage account {account}")
-                ctx.event(RESOURCE_ACCOUNT, f"{account} ready")
+            except HttpResponseError as e:
+                again = await self.read(ctx, {}) if e.status_code == 409 else None
+                if again is None or again["account"] is None or again["account"]["_ownership"] != OURS:
+                    raise
+            ctx.event(RESOURCE_ACCOUNT, f"{account} ready")
         if any(c.resource == RESOURCE_CONTAINER and c.action == "create" for c in changes):
             await ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, container_body())
             ctx.event(RESOURCE_CONTAINER, f"{account}/{container}")
-        return await self.read(ctx, {})
+        state, _ = await asyncio.gather(self.read(ctx, {}), key(ctx))
+        return state
 
     async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
         acct = (actual or {}).get("account")

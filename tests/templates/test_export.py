@@ -101,6 +101,7 @@ class SdkPathContext:
 
     def __init__(self, s: specmod.Spec):
         self.spec, self.cloud = s, clouds.PUBLIC
+        self.results: dict = {}  # Context's per-run cache (storage key, billingSpecs)
         keys = SimpleNamespace(as_dict=lambda: {"keys": [{"keyName": "key1", "value": STORAGE_KEY}]})
         self.storage = SimpleNamespace(storage_accounts=SimpleNamespace(list_keys=lambda rg, account: keys))
         # billingSpecs without Kafka defaults: default_sizes falls back to the documented defaults, as the template
