@@ -240,15 +240,19 @@ async def resolve_client(ctx: Context, req: ClientRequest, result: ClientResult,
                 tags=["provision", CLIENT_TAG, f"provision-environment:{ctx.spec.values['name']}"]))
             if created:
                 result.wrote.append("application")
+                ctx.created.add(app.id)
         app_id = app.app_id
     if not create:
         sp = await get_or_none(lambda: ctx.graph.service_principals_with_app_id(app_id).get())
         if sp is None:
             raise ProvisionError(f"client {req.name} (app {app_id}) has no service principal")
         return app, sp
-    sp, created = await graph_util.ensure_service_principal(ctx.graph, app_id, what=f"service principal of {req.name}")
+    sp, created = await graph_util.ensure_service_principal(
+        ctx.graph, app_id, what=f"service principal of {req.name}",
+        fresh_app=app is not None and getattr(app, "id", None) in ctx.created)
     if created:
         result.wrote.append("service principal")
+        ctx.created.add(sp.id)
     return app, sp
 
 

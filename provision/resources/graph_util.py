@@ -70,8 +70,10 @@ async def upsert_application(graph: Any, unique_name: str, body: Any) -> tuple[A
 
 
 async def ensure_service_principal(graph: Any, app_id: str, body: Any = None, *, what: str = "service principal",
-                                   ) -> tuple[Any, bool]:
-    """The app's service principal, created (upsert by appId) when missing: (service principal, created)."""
+                                   fresh_app: bool = True) -> tuple[Any, bool]:
+    """The app's service principal, created (upsert by appId) when missing: (service principal, created).
+    `fresh_app`: the app was created by this run, so Entra may not know it yet (retried as lag); for an app that
+    existed before, a refusal is real and surfaces at once."""
     from msgraph.generated.models.service_principal import ServicePrincipal
 
     from provision.consistency import retry_lag
@@ -80,7 +82,8 @@ async def ensure_service_principal(graph: Any, app_id: str, body: Any = None, *,
     if sp is not None:
         return sp, False
     sp = await retry_lag(lambda: graph.service_principals_with_app_id(app_id).patch(
-        body or ServicePrincipal(), request_configuration=prefer_create_if_missing()), what=what)
+        body or ServicePrincipal(), request_configuration=prefer_create_if_missing()), what=what,
+        expect_lag=fresh_app)
     if sp is None:
         sp = await retry_lag(lambda: graph.service_principals_with_app_id(app_id).get(), what=what)
     return sp, True
