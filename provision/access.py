@@ -1116,6 +1116,11 @@ async def rotate(ctx: Context, req: ClientRequest, *, days: int, keep_old: bool,
     if (not keep_old and app is not None and old and old.get("appId") == app.app_id
             and old.get("kind") in ("secret", "certificate")):
         pending.append({"kind": old["kind"], "keyId": old["keyId"]})
+    if not keep_old and app is not None and req.credential == "secret":
+        # Rotation leaves exactly one secret of ours: also those granted from other machines, or added by a rotate
+        # killed before it could save what it made (only secrets this tool named; others' are never touched).
+        pending += [{"kind": "secret", "keyId": str(c.key_id)} for c in app.password_credentials or []
+                    if c.display_name == CREDENTIAL_NAME]
     if pending:
         write_private(retiring, json.dumps(pending))
     meta = await ensure_credential(ctx, req, app, res, days=days, rotate=True, keep_old=keep_old)

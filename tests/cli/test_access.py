@@ -422,3 +422,17 @@ def test_every_config_the_tool_wrote_follows_rotation_and_deletion(cluster, admi
 
     run("access", "revoke", "ledger", "--delete-app")
     assert not a.exists() and not b.exists() and not (tmp_path / "c.env").exists()
+
+
+def test_rotate_leaves_exactly_one_secret_of_ours(cluster, admin, emulator, tmp_path):
+    """A secret of ours nobody here holds (another machine's grant, or one a killed rotate made and never saved)
+    is gone after a rotation; a secret someone else added under another name stays."""
+    run("access", "grant", "audit", "--out", str(tmp_path / "a.env"))
+    app = _app(admin, dotenv(str(tmp_path / "a.env"))["AZURE_CLIENT_ID"])
+    for name in ("provision-access", "added-by-a-person"):
+        r = _graph(emulator, "POST", f"/applications/{app['id']}/addPassword",
+                   json={"passwordCredential": {"displayName": name}})
+        assert r.status_code == 200
+    run("access", "rotate", "audit", "--out", str(tmp_path / "a.env"))
+    left = _app(admin, app["appId"])["passwordCredentials"]
+    assert sorted(c["displayName"] for c in left) == ["added-by-a-person", "provision-access"]
