@@ -7,6 +7,8 @@ import shlex
 
 import click
 
+from provision.cli.options import output_option
+
 from provision.emulator import launcher
 
 data_dir_option = click.option(
@@ -23,7 +25,7 @@ def emulator() -> None:
 @data_dir_option
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="TCP port; 0 reuses the last port if free, else picks a free one.")
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 def start(data_dir: str | None, port: int, output: str) -> None:
     """Start the emulator in the background; returns once it answers."""
     try:
@@ -45,7 +47,7 @@ def stop(data_dir: str | None) -> None:
 
 @emulator.command()
 @data_dir_option
-@click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@output_option
 def status(data_dir: str | None, output: str) -> None:
     """Show whether the emulator runs, its URL and its CA certificate. Exit code 1 when it is not running."""
     info = launcher.status(data_dir)

@@ -87,8 +87,9 @@ def connection_options(fn: Callable) -> Callable:
 
 
 def output_option(fn: Callable) -> Callable:
-    return click.option("--output", "-o", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                        help="text for people, json for scripts.")(fn)
+    from provision.cli.options import output_option as shared
+
+    return shared(fn)
 
 
 def load_config() -> Any:

@@ -60,3 +60,21 @@ def quiet_sdk_logging() -> None:
             handler = logging.NullHandler()
             handler._provision_quiet = True  # type: ignore[attr-defined]
             logger.addHandler(handler)
+
+
+def output_option(fn):  # noqa: ANN001,ANN201 — a click decorator
+    """`--output text|json` for any command, defaulting to PROVISION_OUTPUT, checked in one line (exit 2) — the
+    same rule as the environment commands, without click's multi-line usage error."""
+    import click
+
+    class OneLine(click.ClickException):
+        exit_code = 2
+
+    def resolve(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+        try:
+            return output_mode(value, "--output") if value else output_mode(os.environ.get("PROVISION_OUTPUT"))
+        except InvalidInput as e:
+            raise OneLine(str(e)) from None
+
+    return click.option("--output", "-o", default=None, metavar="[text|json]", callback=resolve,
+                        help="text for people, json for scripts (env PROVISION_OUTPUT).")(fn)

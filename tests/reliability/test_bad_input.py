@@ -104,6 +104,8 @@ CASES = {
     "flag-float-workers": up("--cluster-worker-count", "3.7", expect="cluster.worker_count"),
     "flag-word-disks": up("--cluster-disks-per-worker", "two", expect="cluster.disks_per_worker"),
     "flag-output-yaml": up("--output", "yaml", expect="--output"),
+    "kafka-output-xml": Bad(["kafka", "topics", "list", "--output", "xml"], "--output"),
+    "emulator-env-output-yaml": Bad(["emulator", "status"], "PROVISION_OUTPUT", env={"PROVISION_OUTPUT": "yaml"}),
     "flag-location-upper": up("--location", "EastUS", expect="location"),
     "flag-vnet-name": up("--network-vnet-name", "bad/vnet", expect="network.vnet_name"),
     "flag-subnet-name": up("--network-subnet-name", "-lead", expect="network.subnet_name"),
