@@ -1058,6 +1058,64 @@ async def revoke(ctx: Context, req: ClientRequest, *, delete_app: bool = False) 
     return res
 
 
+async def revoke_many(ctx: Context, requests: list[ClientRequest], *, delete_app: bool = False,
+                      ) -> list[ClientResult]:
+    """`revoke --from FILE`: one member listing, the apps by `uniqueName in (…)` / `appId in (…)` listings, then the
+    membership removals (and with delete_app the app deletions, each followed by its purge) in `$batch`es of 20.
+    Idempotent like `revoke`; one client's failure does not stop the others."""
+    from provision.graphbatch import Req, list_in, send
+
+    group = await target_group(ctx)
+    members = await member_ids(ctx, group["id"])
+    by_name = {a.get("uniqueName"): a for a in await _apps_by_unique_name(
+        ctx, [r.name for r in requests if not r.app_id and not r.sp_object_id])}
+    by_app_id = {a["appId"].casefold(): a for a in await list_in(
+        ctx, "applications", "appId", [r.app_id for r in requests if r.app_id], APP_SELECT)}
+    sp_by_app = {m["appId"].casefold(): m for m in members.values() if m.get("appId")}
+    results, removals, deletions = {}, [], []
+    for req in requests:
+        res = results[req.name] = ClientResult(req.name, status="ok")
+        app = by_app_id.get(req.app_id.casefold()) if req.app_id else (None if req.sp_object_id else
+                                                                      by_name.get(req.name))
+        member = members.get(req.sp_object_id) if req.sp_object_id else (
+            sp_by_app.get(app["appId"].casefold()) if app else None)
+        res.app_id = (app or {}).get("appId") or (member or {}).get("appId")
+        res.sp_object_id = (member or {}).get("id")
+        if member is not None:
+            removals.append((res, Req("DELETE", f"/groups/{group['id']}/members/{member['id']}/$ref")))
+        if delete_app and app is not None:
+            if CLIENT_TAG not in (app.get("tags") or []):
+                res.status, res.message = "failed", (f"--delete-app: {req.name} was not created by provision; "
+                                                     f"remove it yourself if intended")
+                continue
+            gone = Req("DELETE", f"/applications/{app['id']}")
+            deletions.append((res, gone, Req("DELETE", f"/directory/deletedItems/{app['id']}", after=[gone])))
+        if member is None and app is None:
+            res.message = "no such client (already revoked): nothing to do"
+    await send(ctx, [q for _, q in removals] + [q for _, a, b in deletions for q in (a, b)])
+    for res, q in removals:
+        if q.ok or q.status == 404:
+            res.wrote.append("membership removed")
+        else:
+            res.status, res.message = "failed", str(q.error())
+    for res, gone, purge in deletions:
+        if (gone.ok or gone.status == 404) and (purge.ok or purge.status == 404):
+            res.wrote.append("application deleted")
+        elif res.status == "ok":
+            res.status, res.message = "failed", str((purge if gone.ok else gone).error())
+    if delete_app:
+        for req in requests:
+            res = results[req.name]
+            if res.status != "ok":
+                continue
+            await _drop_record(ctx, req.name)
+            if res.app_id:
+                forget_configs(ctx, res.app_id)
+            for suffix in (".credential.json", ".pem", ".env", ".json"):
+                (client_dir(ctx) / f"{req.name}{suffix}").unlink(missing_ok=True)
+    return [results[r.name] for r in requests]
+
+
 async def list_members(ctx: Context, concurrency: int = 10, *, expiring_within: float | None = None,
                        ) -> list[dict[str, Any]]:
     """Members with each credential's end date (`credentials`) and the last one (`credentialExpires`: the client

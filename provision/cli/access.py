@@ -153,6 +153,8 @@ def grant(client: str | None, **params: Any) -> None:
 @wait_timeout_option
 @click.option("--client-config", type=click.Path(dir_okay=False), default=None,
               help="The client's configuration for --wait (default: the file `grant` wrote).")
+@click.option("--from", "from_file", type=click.Path(dir_okay=False), default=None,
+              help="Revoke every client of a CSV/JSON list (as for `grant --from`), in Graph $batch requests.")
 @command
 def revoke(client: str | None, **params: Any) -> None:
     """Remove a client from the security group (the REST proxy answers 403 within the propagation bound)."""
@@ -160,6 +162,20 @@ def revoke(client: str | None, **params: Any) -> None:
     from provision import clientconfig
 
     r = Runner(params)
+    if r.extra.get("from_file"):
+        if client or r.extra.get("app_id") or r.extra.get("sp_object_id") or r.extra.get("wait"):
+            raise InvalidInput("--from: give either --from FILE or one client (and --wait only with one client)")
+        requests = lib.parse_bulk(r.extra["from_file"], default_credential="none")
+        ctx = r.context()
+        with r.locked(ctx):
+            results = run_async(lib.revoke_many(ctx, requests, delete_app=r.extra.get("delete_app", False)))
+        failed = [res for res in results if res.status != "ok"]
+        emit(r, {"clients": [res.as_dict() for res in results],
+                 "summary": {"ok": len(results) - len(failed), "failed": len(failed)}},
+             lambda: _print_results(results))
+        if failed:
+            sys.exit(1)
+        return
     req = _request({**r.extra, "credential": "none"}, client)
     ctx = r.context()
     cfg = None

@@ -436,3 +436,23 @@ def test_rotate_leaves_exactly_one_secret_of_ours(cluster, admin, emulator, tmp_
     run("access", "rotate", "audit", "--out", str(tmp_path / "a.env"))
     left = _app(admin, app["appId"])["passwordCredentials"]
     assert sorted(c["displayName"] for c in left) == ["added-by-a-person", "provision-access"]
+
+
+def test_bulk_revoke_in_batches(cluster, admin, tmp_path):
+    """`revoke --from`: 60 clients out of the group (and deleted for good with --delete-app) in a handful of Graph
+    requests; a second run changes nothing; the environment's own app stays a member."""
+    src = tmp_path / "clients.csv"
+    src.write_text("name,credential\n" + "".join(f"gone-{i:02d},none\n" for i in range(60)))
+    run("access", "grant", "--from", str(src))
+    seq = admin.last_seq()
+    res = json.loads(run("access", "revoke", "--from", str(src), "--delete-app", "--output", "json").stdout)
+    assert res["summary"] == {"ok": 60, "failed": 0}
+    graph = [e for e in admin.requests(seq) if e["family"] == "graph"]
+    assert len(graph) <= 20, [(e["method"], e["path"]) for e in graph]  # $batch envelopes, not 180 requests
+    listed = json.loads(run("access", "list", "--output", "json").stdout)["members"]
+    assert [m["displayName"] for m in listed] == ["ci-env-client"]
+    assert not [a for a in admin.objects("application") if a["displayName"].startswith("gone-")]
+    seq = admin.last_seq()
+    again = json.loads(run("access", "revoke", "--from", str(src), "--output", "json").stdout)
+    assert again["summary"] == {"ok": 60, "failed": 0}
+    assert [e for e in admin.requests(seq) if e["write"] and e["family"] == "graph"] == []
