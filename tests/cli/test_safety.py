@@ -328,6 +328,8 @@ def test_an_early_failure_stops_waiting_for_long_running_operations(env, admin):
     """The storage account is refused while the NSG's long-running operation still runs: `up` fails at once, and
     the NSG's operation is still in progress when it has returned (nobody waited for it)."""
     admin.configure(lro_seconds=30)
+    # the refusal comes half a second late, so the NSG's PUT (sent at the same time) has certainly arrived
+    admin.add_fault(action="latency", latency_ms=500, path=r"/storageAccounts/[^/]+$", methods=["PUT"], count=1)
     admin.add_fault(action="status", status=400, code="InvalidRequest", message="refused for the test",
                     path=r"/storageAccounts/[^/]+$", methods=["PUT"], count=1)
     r = run("up", ok=False)
