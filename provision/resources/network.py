@@ -36,8 +36,16 @@ class RuleSpec:
     description: str
 
 
-def desired_rules(ctx: Any) -> list[RuleSpec]:
-    return desired_rules_for(ctx.spec.values)
+def rule_prefix(ctx: Any, nsg: dict[str, Any] | None) -> str:
+    """`provision-` in an NSG of our own; `provision-<environment key>-` in someone else's, which other
+    environments may share: each adds, reuses and removes only its own rules there."""
+    return f"{RULE_PREFIX}{ctx.env_key}-" if nsg is not None and nsg.get("_ownership") != OURS else RULE_PREFIX
+
+
+def desired_rules(ctx: Any, nsg: dict[str, Any] | None = None) -> list[RuleSpec]:
+    prefix = rule_prefix(ctx, nsg)
+    return [RuleSpec(prefix + r.name[len(RULE_PREFIX):], r.sources, r.ports, r.description)
+            for r in desired_rules_for(ctx.spec.values)]
 
 
 def desired_rules_for(values: dict[str, Any]) -> list[RuleSpec]:
@@ -191,6 +199,13 @@ def free_priorities(rules: list[Any], count: int) -> list[int]:
     return free[:count]
 
 
+def _other_env(name: str) -> bool:
+    """A rule named by another environment's prefix (`provision-<8 hex>-…`)."""
+    import re
+
+    return re.match(RULE_PREFIX + r"[0-9a-f]{8}-", name) is not None
+
+
 def _v(x: Any) -> str:
     return str(getattr(x, "value", x) or "")
 
@@ -242,11 +257,15 @@ def plan_rules(ctx: Any, nsg: dict[str, Any] | None, subnet: dict[str, Any] | No
     todo: list[tuple[RuleSpec, int]] = []
     conflicts: list[Change] = []
     taken = list(rules)
-    for want in desired_rules(ctx):
+    # Another environment's rules are not reused: they go when that environment goes.
+    ours = rule_prefix(ctx, nsg)
+    reusable = [r for r in rules if not (r.get("name") or "").startswith(RULE_PREFIX)
+                or (r.get("name") or "").startswith(ours) and not (ours == RULE_PREFIX and _other_env(r["name"]))]
+    for want in desired_rules(ctx, nsg):
         if want.name in have:
             continue
         pairs = [(s, p) for s in want.sources for p in want.ports]
-        decided = {pair: first_match(rules, *pair, prefix) for pair in pairs}
+        decided = {pair: first_match(reusable, *pair, prefix) for pair in pairs}
         if all(r is not None and str(_rp(r).get("access")).lower() == "allow" for r in decided.values()):
             continue  # someone else's rules already admit it: reuse, never duplicate
         priority = free_priorities(taken, 1)[0]
@@ -349,11 +368,12 @@ class Network(Resource):
                 changes.append(Change(RESOURCE_RULE, rs.name, "create", {
                     "sources": (None, list(rs.sources)), "ports": (None, list(rs.ports)),
                     "priority": (None, priority)}))
-            wanted = {r.name: r for r in desired_rules(ctx)}
+            wanted = {r.name: r for r in desired_rules(ctx, nsg)}
+            ours = rule_prefix(ctx, nsg)
             for existing in props(nsg).get("securityRules") or []:
                 name = existing.get("name") or ""
-                if not name.startswith(RULE_PREFIX):
-                    continue  # never touch rules we did not create
+                if not name.startswith(ours) or (ours == RULE_PREFIX and name not in wanted and _other_env(name)):
+                    continue  # never touch rules we did not create (nor another environment's)
                 want = wanted.get(name)
                 if want is None:
                     changes.append(Change(RESOURCE_RULE, name, "delete", actual=existing,
@@ -397,7 +417,7 @@ class Network(Resource):
                                                                     security_rules=rules),
                                      what=f"creating NSG {n['nsg']}"))
             ctx.event(RESOURCE_NSG, f"{n['nsg']} ready with {', '.join(r.name for r in rules)}")
-        specs = {r.name: r for r in desired_rules(ctx)}
+        specs = {r.name: r for r in desired_rules(ctx, nsg)}
         taken = _all_rules(nsg)
         for change in changes:
             if change.resource != RESOURCE_RULE or not change.writes:
@@ -457,8 +477,8 @@ class Network(Resource):
                           what=f"deleting NSG {n['nsg']}")
             done.append(Change(RESOURCE_NSG, n["nsg"], "delete"))
             return done
-        for r in props(nsg).get("securityRules") or []:  # external: only the rules we added
-            if (r.get("name") or "").startswith(RULE_PREFIX):
+        for r in props(nsg).get("securityRules") or []:  # external: only the rules this environment added
+            if (r.get("name") or "").startswith(rule_prefix(ctx, nsg)):
                 await ctx.lro(ctx.network.security_rules.begin_delete, n["nsg_rg"], n["nsg"], r["name"],
                               what=f"deleting rule {r['name']}")
                 done.append(Change(RESOURCE_RULE, r["name"], "delete"))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from tests.cli.test_up import _user_nsg, env, run, writes  # noqa: F401 — fixtures and helpers shared with test_up
+from tests.cli.test_up import _user_nsg, env, plain, run, writes  # noqa: F401 — fixtures and helpers shared with test_up
 
 # The emulator's records of finished long-running operations, and Entra's recycle bin, are history, not objects.
 BOOKKEEPING = {"arm:operation"}
@@ -158,7 +158,7 @@ def test_existing_app_and_nsg_with_default_names_are_conflicts(env, admin, emula
 
     j("up", "--adopt")
     nsg = net.network_security_groups.get("rg-ci-env", "nsg-ci-env")
-    assert nsg.tags == {"team": "net"} and {r.name for r in nsg.security_rules} >= {"provision-hdinsight-443"}
+    assert nsg.tags == {"team": "net"} and {plain(r.name) for r in nsg.security_rules} >= {"provision-hdinsight-443"}
     adopted = next(a for a in admin.objects("application") if a["id"] == app["id"])
     assert adopted["displayName"] == "ci-env-client" and not adopted.get("tags")  # never rewritten
     assert len(adopted["passwordCredentials"]) == 1  # only our secret added
@@ -234,7 +234,7 @@ def test_subnet_with_its_own_nsg_keeps_it(env, admin, operator_credential, arm_k
     out = j("up", "--network-subnet-id", subnet_id)
     assert out["outputs"]["clusterState"] == "Running"
     assert net.subnets.get("rg-net", "vnet-user", "apps").network_security_group.id.lower() == nsg_id.lower()
-    rules = {r.name for r in net.network_security_groups.get("rg-net", "nsg-user").security_rules}
+    rules = {plain(r.name) for r in net.network_security_groups.get("rg-net", "nsg-user").security_rules}
     assert rules >= user_rules | {"provision-hdinsight-443", "provision-kafkarest-9400"}
     assert not [e for e in admin.requests(0) if e["method"] == "PUT" and "networkSecurityGroups/nsg-ci-env" in
                 e["path"]]  # no NSG of our own was made
@@ -383,3 +383,20 @@ def test_down_leaves_no_local_file_with_a_secret_that_is_gone(env, admin):
     j("down", "--yes")
     left = [p.name for p in state.rglob("*") if p.is_file() and p.name != ".lock"]
     assert left == []
+
+
+def test_two_environments_share_one_external_nsg(env, admin, operator_credential, arm_kwargs, emulator):
+    """Rules added to someone else's NSG carry the environment's key: two environments using one NSG by id each
+    add and remove only their own."""
+    net, nsg_id = _user_nsg(operator_credential, arm_kwargs, emulator, "rg-hub")
+    for rg in ("rg-team-a", "rg-team-b"):
+        run("network", "open", "--resource-group", rg, "--network-nsg-id", nsg_id)
+    names = sorted(r.name for r in net.network_security_groups.get("rg-hub", "nsg-user").security_rules)
+    assert len(names) == 4 and len({n.split("-")[1] for n in names}) == 2  # two environments' keys
+    assert {plain(n) for n in names} == {"provision-hdinsight-443", "provision-kafkarest-9400"}
+    run("down", "--yes", "--resource-group", "rg-team-b", "--network-nsg-id", nsg_id)
+    left = sorted(r.name for r in net.network_security_groups.get("rg-hub", "nsg-user").security_rules)
+    assert len(left) == 2 and {plain(n) for n in left} == {"provision-hdinsight-443", "provision-kafkarest-9400"}
+    assert all(n in names for n in left)
+    assert json.loads(run("plan", "--resource-group", "rg-team-a", "--network-nsg-id", nsg_id, "--output",
+                          "json").stdout)["summary"]["create"] > 0  # team A's plan still works (its rules: noop)
