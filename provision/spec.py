@@ -144,15 +144,17 @@ RG_NAME = _rule(r"[-\w._()]{0,89}[-\w_()]", "is not a valid resource group name 
 VNET_NAME = _rule(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]",
                   "is not a valid virtual network name (2–64 letters, digits, '_', '.', '-', starting with a letter or "
                   "digit and ending with a letter, digit or '_')", "choose another name, e.g. vnet-kafka")
-SUBNET_NAME = _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
-                    "is not a valid subnet name (1–80 letters, digits, '_', '.', '-', starting with a letter or digit "
-                    "and ending with a letter, digit or '_')", "choose another name, e.g. hdinsight")
-NSG_NAME = _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
-                 "is not a valid network security group name (1–80 letters, digits, '_', '.', '-', starting with a "
-                 "letter or digit and ending with a letter, digit or '_')", "choose another name, e.g. nsg-kafka")
-SECURITY_RULE_NAME = _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
-                           "is not a valid security rule name (1–80 letters, digits, '_', '.', '-', starting with a "
-                           "letter or digit and ending with a letter, digit or '_')", "rename the rule")
+
+
+def _network_name(what: str, fix: str) -> Callable[[str, Any], None]:
+    return _rule(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?",
+                 f"is not a valid {what} name (1–80 letters, digits, '_', '.', '-', starting with a letter or digit and "
+                 f"ending with a letter, digit or '_')", fix)
+
+
+SUBNET_NAME = _network_name("subnet", "choose another name, e.g. hdinsight")
+NSG_NAME = _network_name("network security group", "choose another name, e.g. nsg-kafka")
+SECURITY_RULE_NAME = _network_name("security rule", "rename the rule")
 
 
 def _display_name(limit: int, what: str, example: str) -> Callable[[str, Any], None]:

@@ -30,7 +30,6 @@ from provision.emulator.state import EmulatorState
 
 log = logging.getLogger("provision.emulator")
 
-_SLASHES = re.compile(r"/{2,}")
 # ARM POST actions that read and change nothing: the request log does not count them as writes.
 _ARM_READ_ACTIONS = re.compile(r"/(checkNameAvailability|validateCreateRequest|listKeys|getGatewaySettings|"
                                r"exportTemplate)$",
@@ -86,10 +85,7 @@ class Front:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = _SLASHES.sub("/", scope["path"]) or "/"
-        if len(path) > 1:
-            path = path.rstrip("/") or "/"
-        scope = dict(scope, path=path, raw_path=path.encode())
+        scope, path = wire.normalized_scope(scope)
         family = family_of(path)
         method = scope["method"]
         rid = str(uuid.uuid4())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from typing import Any
 
@@ -146,3 +147,15 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
 
 def empty_response(status: int = 204, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, headers=headers)
+
+
+_SLASHES = re.compile(r"/{2,}")
+
+
+def normalized_scope(scope: dict) -> tuple[dict, str]:
+    """The ASGI scope with its path as Azure's front doors read it: repeated slashes folded (msgraph-sdk sends
+    `v1.0//applications`), no trailing slash. Returns (scope, path)."""
+    path = _SLASHES.sub("/", scope["path"]) or "/"
+    if len(path) > 1:
+        path = path.rstrip("/") or "/"
+    return dict(scope, path=path, raw_path=path.encode()), path

@@ -206,17 +206,6 @@ async def remove_secret(graph: Any, app_object_id: str, key_id: Any) -> bool:
     return True
 
 
-async def remove_other_secrets(graph: Any, app: Any, display_name: str, keep_key_id: Any) -> list[str]:
-    """Remove the app's password credentials named `display_name` other than `keep_key_id` (secrets this tool
-    added elsewhere and no longer holds); others' secrets are left alone. Returns the removed key ids."""
-    removed = []
-    for c in getattr(app, "password_credentials", None) or []:
-        if c.display_name == display_name and str(c.key_id) != str(keep_key_id):
-            if await remove_secret(graph, app.id, c.key_id):
-                removed.append(str(c.key_id))
-    return removed
-
-
 async def key_credentials_with_keys(graph: Any, app_object_id: str) -> list[Any]:
     """The app's keyCredentials including each certificate (`key`): Graph returns `key` only on
     `$select=keyCredentials` for a single object, so a PATCH can re-send the certificates it keeps."""

@@ -41,7 +41,6 @@ from provision.emulator.services.keyvault.models import KeyVaultError
 from provision.emulator.state import EmulatorState
 
 log = logging.getLogger("provision.emulator.keyvault")
-_SLASHES = re.compile(r"/{2,}")
 HEADERS = {"Cache-Control": "no-cache", "x-ms-keyvault-service-version": "1.9.908.1",
            "x-ms-keyvault-region": "emulator"}
 
@@ -243,10 +242,7 @@ class VaultFront:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = _SLASHES.sub("/", scope["path"]) or "/"
-        if len(path) > 1:
-            path = path.rstrip("/") or "/"
-        scope = dict(scope, path=path, raw_path=path.encode())
+        scope, path = wire.normalized_scope(scope)
         rid = str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
