@@ -116,6 +116,12 @@ def arm_kwargs(emulator) -> dict:
 os.environ.setdefault("PROVISION_NO_COLOR", "1")
 
 
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001 — pytest's hook signature
+    """Tests marked `long` (they mostly wait: replication lag, kills, whole CI scripts) run first, so that with
+    `-n` they overlap the short ones instead of finishing last alone (longest-first scheduling)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)  # stable: the rest keep their order
+
+
 # Here, not in tests/reliability/conftest.py: with xdist only the root conftest's hooks run in the controller.
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # noqa: ARG001 — pytest's hook signature
     """The reliability figures (tests/reliability/), printed by the suite itself (bench/bench_reliability.py has

@@ -13,7 +13,6 @@ error — even an unexpected one — into the service's own error envelope. No t
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -108,8 +107,11 @@ class Front:
         try:
             rules = self.state.faults.match(method, path) if family != "admin" else []
             for rule in rules:
-                if rule.action == "latency":
-                    await asyncio.sleep(rule.latency_ms / 1000)
+                if rule.action == "latency" and not await self.state.faults.hold(rule):
+                    fault_note = "abandoned (its latency rule was removed during the hold)"
+                    scope.setdefault("state", {})["write"] = False  # nothing was applied
+                    await _drop_connection(send)
+                    return
             terminal = next((r for r in rules if r.action != "latency"), None)
             if terminal is not None and terminal.after:
                 # Applied, then the answer is lost: the handler runs and commits, its response goes nowhere.
@@ -145,7 +147,7 @@ class Front:
                 "method": method,
                 "path": path,
                 "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": status_box["status"] if not (fault_note or "").startswith("drop") else 0,
+                "status": status_box["status"] if not (fault_note or "").startswith(("drop", "abandoned")) else 0,
                 "appliedStatus": status_box.get("applied"),  # an `after` fault: what the handler answered
                 "durationMs": round((time.perf_counter() - started) * 1000, 2),
                 "family": family,

@@ -8,14 +8,19 @@ A status or drop rule fires before the handler runs (the request is refused and 
 true: then the handler runs and commits, and only its response is replaced by the error or lost with the dropped
 connection — "the write was applied but the caller never heard", the case that makes non-idempotent calls
 (addPassword, POST creates) dangerous to retry blindly.
+
+A request held by a latency rule is abandoned (its connection closed, nothing applied) when the rule goes away
+first — removed, cleared or reset — so a long hold never lands in whatever comes after (the next test's state).
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 import re
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -52,6 +57,7 @@ class FaultRule:
             raise ValueError("after applies to status and drop rules, not latency")
         if not 0.0 <= float(self.probability) <= 1.0:
             raise ValueError("probability must be between 0 and 1")
+        self._removed = False  # set when the rule is removed, cleared or reset: held requests are abandoned
         try:
             self._re = re.compile(self.path)
         except re.error as e:
@@ -82,13 +88,28 @@ class Faults:
 
     def clear(self) -> None:
         with self._lock:
+            for r in self._rules:
+                r._removed = True
             self._rules.clear()
 
     def remove(self, rule_id: int) -> bool:
         with self._lock:
+            for r in self._rules:
+                if r.id == rule_id:
+                    r._removed = True
             before = len(self._rules)
             self._rules = [r for r in self._rules if r.id != rule_id]
             return len(self._rules) < before
+
+    @staticmethod
+    async def hold(rule: FaultRule) -> bool:
+        """Wait out a latency rule's delay; False as soon as the rule is removed (the request is to be abandoned)."""
+        end = time.monotonic() + rule.latency_ms / 1000
+        while (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.05))
+            if rule._removed:
+                return False
+        return True
 
     def list(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -9,6 +9,8 @@ import json
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_up import env, run, writes  # noqa: F401 — fixtures and helpers shared with test_up
 
 
@@ -93,9 +95,10 @@ def test_doctor_for_a_client_healthy_revoked_other_tenant_wrong_scope(env, admin
 
 
 # -- access --wait ----------------------------------------------------------------------------------------------------
+@pytest.mark.long
 def test_grant_wait_means_the_client_works_at_once(env, admin):
     run("up", "--output", "json")
-    admin.configure(membership_propagation_seconds=4)
+    admin.configure(membership_propagation_seconds=2)  # longer than a command takes: without --wait, a 403
     out = json.loads(run("access", "grant", "orders", "--wait", "--out", "orders.env", "--output", "json").stdout)
     assert out["clients"][0]["wait"]["ok"] is True and out["clients"][0]["wait"]["attempts"] >= 1
     r = run("kafka", "topics", "list", "--config", "orders.env")

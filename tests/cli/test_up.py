@@ -190,6 +190,7 @@ def test_killed_run_reattaches(env, admin):
     assert puts == []
 
 
+@pytest.mark.long
 def test_killed_process_mid_deployment_reattaches(env, admin):
     admin.configure(cluster_create_seconds=6)
     proc = subprocess.Popen([sys.executable, "-m", "provision", "up", "--output", "json"], env=dict(os.environ),

@@ -60,6 +60,42 @@ def test_latency_and_skip(rm, admin, emulator):
     assert statuses(admin, seq, "/resourcegroups/rg-l") == [503, 200]
 
 
+def test_a_request_held_by_latency_is_abandoned_when_the_rule_goes(rm, admin, emulator, operator_credential):
+    """A long hold must not land later in someone else's state (the next test's, after a reset): when its rule is
+    cleared, the held request's connection is closed and nothing is applied."""
+    import threading
+
+    from azure.core.pipeline.transport import RequestsTransport
+
+    rm.resource_groups.create_or_update("rg-held", ResourceGroup(location="eastus"))
+    admin.add_fault(action="latency", latency_ms=60_000, path="/resourcegroups/rg-held$", methods=["DELETE"])
+    seq = admin.last_seq()
+    once = ResourceManagementClient(operator_credential, emulator.subscription_id, base_url=emulator.arm_url,
+                                    connection_verify=str(emulator.ca_cert), retry_total=0,
+                                    transport=RequestsTransport(connection_verify=str(emulator.ca_cert)))
+    outcome: list[object] = []
+
+    def delete() -> None:
+        try:
+            outcome.append(once.resource_groups.begin_delete("rg-held"))
+        except Exception as e:  # noqa: BLE001 — the connection closed under it is the expected outcome
+            outcome.append(e)
+
+    worker = threading.Thread(target=delete)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not any(r["fired"] for r in admin._call("GET", "/faults")["value"]):
+        assert time.monotonic() < deadline, "the DELETE never reached the emulator"
+        time.sleep(0.02)  # between polls of the condition
+    started = time.monotonic()
+    admin.reset()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and time.monotonic() - started < 5  # let go at once, not after 60 s
+    assert isinstance(outcome[0], Exception)  # the caller saw its connection closed, no answer
+    held = [e for e in admin.requests(seq) if e["method"] == "DELETE"]
+    assert held and held[-1]["status"] == 0 and held[-1]["write"] is False and "abandoned" in held[-1]["fault"]
+
+
 def test_probability_is_seeded_and_deterministic(emulator, admin):
     def pattern() -> list[int]:
         admin.clear_faults()

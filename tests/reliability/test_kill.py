@@ -78,6 +78,7 @@ def test_up_killed_then_run_again(env, admin, emulator, pattern):
     assert {c["action"] for c in plan["changes"]} == {"noop"}, plan["changes"]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize(("prepare", "command", "name"), [
     pytest.param([["group", "create"], ["access", "grant", "orders"]], ["access", "rotate", "orders"], "orders",
                  id="access-rotate"),

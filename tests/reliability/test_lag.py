@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from provision.cli import cli
 from tests.reliability import matrix as m
 
 
+@pytest.mark.long
 def test_up_converges_under_30s_of_group_replication_lag(env, admin, emulator, quick_timing):
     admin.set_replication_lag(30, kinds=["group"])
     try:

@@ -41,6 +41,7 @@ def secrets(state: Path) -> list[str]:
     return [held, *passwords.values()]
 
 
+@pytest.mark.long
 def test_script_end_to_end_against_the_emulator(ci, emulator, admin, tmp_path):
     ci["PROVISION_EMULATOR_DIR"] = str(emulator.data_dir)
     github_output = tmp_path / "github_output"
