@@ -251,7 +251,7 @@ def up(**params: Any) -> None:
     from provision import engine
 
     async def run() -> tuple[list[Any], dict[str, Any]]:
-        p = await engine.plan(ctx)
+        p = await engine.plan(ctx, for_apply=True)
         changes = p.all()
         if not r.json:
             print_plan(changes)

@@ -77,6 +77,8 @@ class AppRegistration(Resource):
     key = "app"
     kind = RESOURCE
     depends_on = ("vault",)  # where its secret is held (a no-op without secrets.key_vault)
+    apply_imports = ("msgraph", "msgraph.generated.applications.item.add_password.add_password_post_request_body",
+                     "msgraph.generated.models.password_credential")
     missing_hint = "run `provision app register` (or `provision up`) first"
 
     def label(self, ctx: Any) -> str:

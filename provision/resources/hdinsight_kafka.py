@@ -139,6 +139,7 @@ class HDInsightKafka(Resource):
     key = "cluster"
     kind = RESOURCE
     depends_on = ("group", "storage", "network")
+    apply_imports = ("azure.mgmt.hdinsight", "azure.mgmt.hdinsight.models")
     read_after = ()  # reads on its own (a missing resource group reads as absent too)
 
     def label(self, ctx: Any) -> str:

@@ -25,6 +25,7 @@ class KeyVault(Resource):
     key = "vault"
     kind = RESOURCE
     depends_on = ("resource_group",)
+    apply_imports = ("azure.mgmt.keyvault", "azure.mgmt.keyvault.models", "azure.mgmt.resource.resources.models")
     read_after = ()  # reads on its own (a missing resource group reads as absent too)
     missing_hint = "run `provision up` first"
 

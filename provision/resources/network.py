@@ -288,6 +288,7 @@ class Network(Resource):
     key = "network"
     kind = RESOURCE_NSG
     depends_on = ("resource_group",)
+    apply_imports = ("azure.mgmt.network", "azure.mgmt.network.models")
     read_after = ()  # reads on its own (a missing resource group reads as absent too)
     missing_hint = "run `provision network open` (or `provision up`) first"
 
@@ -419,9 +420,11 @@ class Network(Resource):
             ctx.event(RESOURCE_NSG, f"{n['nsg']} ready with {', '.join(r.name for r in rules)}")
         specs = {r.name: r for r in desired_rules(ctx, nsg)}
         taken = _all_rules(nsg)
+        rules_written = False
         for change in changes:
             if change.resource != RESOURCE_RULE or not change.writes:
                 continue
+            rules_written = True
             if change.action == "create":
                 priority = await _create_rule(ctx, n, specs[change.name], taken)
                 ctx.event(RESOURCE_RULE, f"{change.name} allows {','.join(specs[change.name].ports)} from "
@@ -438,9 +441,17 @@ class Network(Resource):
         subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
         if subnet_change is not None:
             if subnet_change.action == "create" and actual["vnet"] is None:
-                await ctx.lro(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"], n["vnet"],
-                              new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg["id"],
-                                       subnet_name=n["subnet"]), what=f"creating VNet {n['vnet']}")
+                vnet = wire(await ctx.lro(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
+                                          n["vnet"], new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg["id"],
+                                                              subnet_name=n["subnet"]),
+                                          what=f"creating VNet {n['vnet']}"))
+                subnet = next((s for s in props(vnet).get("subnets") or [] if s.get("name") == n["subnet"]), None)
+                if (RESOURCE_NSG, "create") in by and not rules_written and subnet is not None:
+                    # All three made by this run: the operations' results are the state; reading them again
+                    # would only cost round trips on the way to the cluster.
+                    ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
+                    return {"nsg": {**nsg, "_ownership": OURS}, "vnet": {**vnet, "_ownership": OURS},
+                            "subnet": subnet, "names": n}
             else:
                 subnet = (await ctx.arm_call(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
                           if actual["subnet"] is not None else

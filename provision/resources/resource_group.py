@@ -18,6 +18,7 @@ RESOURCE = "resource group"
 class ResourceGroup(Resource):
     key = "resource_group"
     kind = RESOURCE
+    apply_imports = ("azure.mgmt.resource.resources", "azure.mgmt.resource.resources.models")
 
     def label(self, ctx: Any) -> str:
         return ctx.spec.values["resource_group"]

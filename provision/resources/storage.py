@@ -53,6 +53,7 @@ class Storage(Resource):
     key = "storage"
     kind = RESOURCE_ACCOUNT
     depends_on = ("resource_group",)
+    apply_imports = ("azure.mgmt.storage", "azure.mgmt.storage.models")
     read_after = ()  # reads on its own (a missing resource group reads as absent too)
     missing_hint = "run `provision storage ensure` (or `provision up`) first"
 

@@ -78,6 +78,20 @@ def test_up_from_nothing_then_converged(env, admin):
     assert cluster["state"] == "Succeeded / Running"
 
 
+def test_network_made_in_one_run_is_not_read_again(env, admin):
+    """NSG, VNet and subnet all made by this run: their operations' results are the state handed to the cluster,
+    so after the VNet's PUT only the SDK poller's own final GET of the VNet follows, no re-read of the three."""
+    seq = admin.last_seq()
+    out = json.loads(run("network", "open", "--output", "json").stdout)
+    assert out["result"]["subnet"].endswith("/subnets/hdinsight") and out["result"]["nsg"]
+    log = [e for e in admin.requests(seq) if "/Microsoft.Network/" in e["path"] and "/operations/" not in e["path"]]
+    vnet_put = next(i for i, e in enumerate(log) if e["method"] == "PUT" and "/virtualNetworks/" in e["path"])
+    after = [(e["method"], e["path"].rsplit("/providers/Microsoft.Network/", 1)[1]) for e in log[vnet_put + 1:]]
+    assert after == [("GET", "virtualNetworks/vnet-ci-env")]
+    again = json.loads(run("network", "open", "--output", "json").stdout)
+    assert {c["action"] for c in again["changes"]} <= {"noop"} and again["result"] == out["result"]
+
+
 def test_endpoint_formats(env, admin):
     run("up", "--output", "json")
     text = run("endpoint").stdout
