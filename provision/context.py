@@ -196,11 +196,24 @@ class Context:
         poller = await self.arm_call(begin, *args)
         limit = timeout if timeout is not None else env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
         deadline = time.monotonic() + limit
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def wake(_: Any) -> None:  # in the poller's thread: resume the waiting coroutine at once
+            try:
+                loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(None))
+            except RuntimeError:  # the run has ended meanwhile (its loop is closed): nobody waits any more
+                pass
+
+        poller.add_done_callback(wake)
         while not poller.done():
             if time.monotonic() > deadline:
                 raise ProvisionError(f"{what}: not finished after {limit:.0f}s; it goes on in Azure — run the "
                                      f"command again to re-attach")
-            await asyncio.sleep(min(self.polling_interval, 0.2) or 0.05)
+            try:  # bounded, so the deadline is checked (and a callback added just as it finished is not needed)
+                await asyncio.wait_for(asyncio.shield(finished), timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
         return poller.result()
 
     def event(self, step: str, message: str) -> None:
