@@ -210,7 +210,7 @@ class Context:
             if time.monotonic() > deadline:
                 raise ProvisionError(f"{what}: not finished after {limit:.0f}s; it goes on in Azure — run the "
                                      f"command again to re-attach")
-            try:  # bounded, so the deadline is checked (and a callback added just as it finished is not needed)
+            try:  # bounded: the deadline is checked, and a finish that raced the callback's registration is seen
                 await asyncio.wait_for(asyncio.shield(finished), timeout=0.5)
             except asyncio.TimeoutError:
                 pass

@@ -36,14 +36,15 @@ cli.add_command(template)
 
 
 def main() -> None:
+    code: int | str | None = 0
     try:
-        cli(prog_name="provision")  # standalone mode: always ends in SystemExit
-        code = 0
+        cli(prog_name="provision")  # standalone mode: ends in SystemExit
     except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        if not isinstance(e.code, (int, type(None))):
-            click.echo(e.code, err=True)
-    _leave(code)
+        code = e.code
+    if isinstance(code, str):  # sys.exit("message"), as the interpreter would show it
+        click.echo(code, err=True)
+        code = 1
+    _leave(code or 0)
 
 
 def _leave(code: int) -> None:

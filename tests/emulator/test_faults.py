@@ -60,19 +60,16 @@ def test_latency_and_skip(rm, admin, emulator):
     assert statuses(admin, seq, "/resourcegroups/rg-l") == [503, 200]
 
 
-def test_a_request_held_by_latency_is_abandoned_when_the_rule_goes(rm, admin, emulator, operator_credential):
+def test_a_request_held_by_latency_is_abandoned_when_the_rule_goes(rm, admin, emulator, operator_credential,
+                                                                    arm_kwargs):
     """A long hold must not land later in someone else's state (the next test's, after a reset): when its rule is
     cleared, the held request's connection is closed and nothing is applied."""
     import threading
 
-    from azure.core.pipeline.transport import RequestsTransport
-
     rm.resource_groups.create_or_update("rg-held", ResourceGroup(location="eastus"))
     admin.add_fault(action="latency", latency_ms=60_000, path="/resourcegroups/rg-held$", methods=["DELETE"])
     seq = admin.last_seq()
-    once = ResourceManagementClient(operator_credential, emulator.subscription_id, base_url=emulator.arm_url,
-                                    connection_verify=str(emulator.ca_cert), retry_total=0,
-                                    transport=RequestsTransport(connection_verify=str(emulator.ca_cert)))
+    once = ResourceManagementClient(operator_credential, emulator.subscription_id, retry_total=0, **arm_kwargs)
     outcome: list[object] = []
 
     def delete() -> None:
