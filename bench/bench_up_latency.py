@@ -73,9 +73,10 @@ def main() -> None:
             started = time.time()
             _, wall = c.run_cli(["up", "--output", "json"], env, root)
             log = [e for e in admin.requests(seq) if e["family"] in c.GRAPH_ARM]
-    first = min(e["time"] for e in log)
-    startup = first - started
-    first_write = min((e["time"] for e in log if e["write"]), default=float("inf"))
+    for e in log:  # the log stamps a request when it was answered: its span is [start, answered]
+        e["start"] = e["time"] - e["durationMs"] / 1000
+    startup = min(e["start"] for e in log) - started
+    first_write = min((e["start"] for e in log if e["write"]), default=float("inf"))
     phases: dict[str, dict[str, list[tuple[float, float]]]] = {"plan": {}, "apply": {}}
     counts: dict[str, int] = {}
     lane_write: dict[str, float] = {}
@@ -84,12 +85,12 @@ def main() -> None:
         if lane is None or POLL.search(e["path"]):
             continue
         if e["write"]:
-            lane_write.setdefault(lane, e["time"])
+            lane_write.setdefault(lane, e["start"])
         elif lane in lane_write:  # a GET after its resource's write follows an operation: a poll by another name
             continue
         counts[lane] = counts.get(lane, 0) + 1
-        phase = "plan" if e["time"] < first_write else "apply"
-        phases[phase].setdefault(lane, []).append((e["time"], e["time"] + e["durationMs"] / 1000))
+        phase = "plan" if e["start"] < first_write else "apply"
+        phases[phase].setdefault(lane, []).append((e["start"], e["time"]))
     lro, cluster = float(timing.get("lro_seconds", 0.2)), float(timing.get("cluster_create_seconds", 2))
     plan_s, plan_chain = longest_chain({lane: covered(v) for lane, v in phases["plan"].items()}, reading=True)
     costs = {lane: covered(v) for lane, v in phases["apply"].items()}

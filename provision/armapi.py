@@ -1,8 +1,9 @@
 """Azure Resource Manager reads as plain JSON: one azure-core pipeline (ARM's bearer/CAE challenge policy, the
 same retry policy as the SDK clients, request logging for -v, the cloud's CA), answers as Azure's wire JSON.
 
-Reads are what `plan`, `status` and `endpoint` do; importing azure-mgmt-* for them cost more than the requests
-themselves. Writes keep using the SDKs (their models, long-running-operation pollers and error types).
+Reads are what `plan`, `status` and `endpoint` do, and the preflight checks before `up` writes (name availability,
+quota, VM-size defaults); importing azure-mgmt-* for them cost more than the requests themselves, right on the way
+to the first write. Writes keep using the SDKs (their models, long-running-operation pollers and error types).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ def _pipeline(ctx: Any) -> Any:
     return client
 
 
-def _get(ctx: Any, path: str, api_version: str) -> dict[str, Any] | None:
+def _send(ctx: Any, method: str, path: str, api_version: str, body: Any = None) -> dict[str, Any] | None:
     from azure.core.exceptions import HttpResponseError
     from azure.core.rest import HttpRequest
 
     sep = "&" if "?" in path else "?"
-    response = _pipeline(ctx).send_request(HttpRequest("GET", f"{ctx.cloud.arm}{path}{sep}api-version={api_version}"))
-    if response.status_code == 404:
+    response = _pipeline(ctx).send_request(
+        HttpRequest(method, f"{ctx.cloud.arm}{path}{sep}api-version={api_version}", json=body))
+    if response.status_code == 404 and method == "GET":
         return None
     if response.status_code >= 400:
         from azure.mgmt.core.exceptions import ARMErrorFormat
@@ -54,8 +56,17 @@ def _get(ctx: Any, path: str, api_version: str) -> dict[str, Any] | None:
 
 async def get(ctx: Any, path: str, api_version: str) -> dict[str, Any] | None:
     """GET an ARM resource (path from /subscriptions/…); None when it (or its resource group) does not exist."""
-    return await ctx.arm_call(_get, ctx, path, api_version)
+    return await ctx.arm_call(_send, ctx, "GET", path, api_version)
+
+
+async def action(ctx: Any, path: str, api_version: str, body: dict[str, Any]) -> dict[str, Any]:
+    """POST to a read-only ARM action (checkNameAvailability and the like): its answer as wire JSON."""
+    return await ctx.arm_call(_send, ctx, "POST", path, api_version, body)
+
+
+def subscription_path(ctx: Any) -> str:
+    return f"/subscriptions/{ctx.subscription_id}"
 
 
 def rg_path(ctx: Any, rg: str | None = None) -> str:
-    return f"/subscriptions/{ctx.subscription_id}/resourceGroups/{rg or ctx.spec.values['resource_group']}"
+    return f"{subscription_path(ctx)}/resourceGroups/{rg or ctx.spec.values['resource_group']}"

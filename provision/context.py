@@ -191,34 +191,95 @@ class Context:
     async def lro(self, begin: Callable[..., Any], *args: Any, what: str, timeout: float | None = None) -> Any:
         """Start a long-running operation and wait for it without holding a thread: azure-core's poller polls in
         its own daemon thread, so a cancelled or failed run stops waiting at once. Bounded; says what it waited for."""
-        import time
+        return await (await Operation.start(self, begin, *args, what=what, timeout=timeout)).result()
 
-        poller = await self.arm_call(begin, *args)
-        limit = timeout if timeout is not None else env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
-        deadline = time.monotonic() + limit
-        loop = asyncio.get_running_loop()
-        finished = loop.create_future()
-
-        def wake(_: Any) -> None:  # in the poller's thread: resume the waiting coroutine at once
-            try:
-                loop.call_soon_threadsafe(lambda: finished.done() or finished.set_result(None))
-            except RuntimeError:  # the run has ended meanwhile (its loop is closed): nobody waits any more
-                pass
-
-        poller.add_done_callback(wake)
-        while not poller.done():
-            if time.monotonic() > deadline:
-                raise ProvisionError(f"{what}: not finished after {limit:.0f}s; it goes on in Azure — run the "
-                                     f"command again to re-attach")
-            try:  # bounded: the deadline is checked, and a finish that raced the callback's registration is seen
-                await asyncio.wait_for(asyncio.shield(finished), timeout=0.5)
-            except asyncio.TimeoutError:
-                pass
-        return poller.result()
+    async def begin(self, begin: Callable[..., Any], *args: Any, what: str, timeout: float | None = None
+                    ) -> Operation:
+        """Start an ARM long-running operation whose dependants may go on once the service reports it succeeded
+        (`await op.succeeded()`), while azure-core's poller still reads the final resource (`await op.result()`).
+        For the Microsoft.Network operations: their SDK builds the same ARMPolling."""
+        return await Operation.start(self, begin, *args, what=what, timeout=timeout, watch=True)
 
     def event(self, step: str, message: str) -> None:
         log.info("%s: %s", step, message)
         self.on_event(step, message)
+
+
+class Operation:
+    """An ARM long-running operation started by this run, polled by azure-core's poller in its own thread. Two
+    moments are awaitable: the service reporting Succeeded (`succeeded()`), and the poller's final read of the
+    resource (`result()`). Waits are bounded by PROVISION_OPERATION_TIMEOUT (or `timeout`) and say what they
+    waited for."""
+
+    def __init__(self, poller: Any, what: str, deadline: float, limit: float, reached: asyncio.Future,
+                 finished: asyncio.Future) -> None:
+        self.poller, self.what, self._deadline, self._limit = poller, what, deadline, limit
+        self._reached, self._finished = reached, finished
+
+    @classmethod
+    async def start(cls, ctx: Context, begin: Callable[..., Any], *args: Any, what: str, timeout: float | None,
+                    watch: bool = False) -> Operation:
+        import time
+
+        loop = asyncio.get_running_loop()
+        reached, finished = loop.create_future(), loop.create_future()
+
+        def resolve(future: asyncio.Future) -> None:  # from the poller's thread: resume the waiting coroutine
+            try:
+                loop.call_soon_threadsafe(lambda: future.done() or future.set_result(None))
+            except RuntimeError:  # the run has ended meanwhile (its loop is closed): nobody waits any more
+                pass
+
+        kwargs: dict[str, Any] = {}
+        if watch:
+            kwargs["polling"] = _watched_polling(ctx, lambda: resolve(reached))
+        poller = await ctx.arm_call(begin, *args, **kwargs)
+        poller.add_done_callback(lambda _: (resolve(finished), resolve(reached)))
+        limit = timeout if timeout is not None else env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+        return cls(poller, what, time.monotonic() + limit, limit, reached, finished)
+
+    async def _until(self, future: asyncio.Future) -> None:
+        import time
+
+        while not future.done() and not self.poller.done():
+            if time.monotonic() > self._deadline:
+                raise ProvisionError(f"{self.what}: not finished after {self._limit:.0f}s; it goes on in Azure — "
+                                     f"run the command again to re-attach")
+            try:  # bounded: the deadline is checked, and a finish that raced the callback's registration is seen
+                await asyncio.wait_for(asyncio.shield(future), timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    async def succeeded(self) -> None:
+        """Once the service reports the operation Succeeded; raises as `result()` would if it failed."""
+        await self._until(self._reached)
+        if self.poller.done():
+            self.poller.result()  # a failed operation raises its error here
+
+    async def result(self) -> Any:
+        await self._until(self._finished)
+        return self.poller.result()
+
+
+def _watched_polling(ctx: Context, on_succeeded: Callable[[], None]) -> Any:
+    """azure-mgmt-core's ARMPolling as the Microsoft.Network SDK builds it, telling `on_succeeded` when a status
+    read (or the first response) says Succeeded — before its final GET of the resource."""
+    from azure.mgmt.core.polling.arm_polling import ARMPolling
+
+    class WatchedPolling(ARMPolling):
+        def _report(self) -> None:
+            if str(self.status()).lower() == "succeeded":
+                on_succeeded()
+
+        def initialize(self, *args: Any, **kwargs: Any) -> None:
+            super().initialize(*args, **kwargs)
+            self._report()
+
+        def update_status(self) -> None:
+            super().update_status()
+            self._report()
+
+    return WatchedPolling(ctx.polling_interval, path_format_arguments={"endpoint": ctx.cloud.arm})
 
 
 @contextlib.contextmanager

@@ -235,32 +235,30 @@ async def _quota(ctx: Any, report: Report) -> None:
 
     v = ctx.spec.values
     try:
-        sizes = await hk.default_sizes(ctx)
-        usages = await ctx.arm_call(ctx.hdinsight.locations.list_usages, v["location"])
+        sizes, cores = await asyncio.gather(hk.default_sizes(ctx), hk.core_usage(ctx))
     except Exception as e:  # noqa: BLE001
         report.add("quota", WARN, f"HDInsight usages in {v['location']} could not be read ({getattr(e, 'message', e)})"
                    .splitlines()[0])
         return
-    need = (hk.HEAD_COUNT * hk.core_count(sizes["headnode"]) + hk.ZOOKEEPER_COUNT * hk.core_count(
-        sizes["zookeepernode"]) + v["cluster.worker_count"] * hk.core_count(sizes["workernode"]))
-    cores = next((u for u in usages.value or [] if (u.name and u.name.value or "").lower() == "cores"), None)
-    if cores is None or cores.limit is None:
+    need = hk.cores_needed(v, sizes)
+    if cores is None or cores.get("limit") is None:
         report.add("quota", WARN, f"no core quota reported in {v['location']}")
         return
     try:
         existing = await hk.read_cluster(ctx)
     except Exception:  # noqa: BLE001
         existing = None
-    free = cores.limit - cores.current_value
+    used, limit = cores["currentValue"], cores["limit"]
+    free = limit - used
     if existing is not None:
-        report.add("quota", PASS, f"the cluster exists; {cores.current_value} of {cores.limit} cores in use in "
+        report.add("quota", PASS, f"the cluster exists; {used} of {limit} cores in use in "
                                   f"{v['location']}")
     elif need > free:
-        report.add("quota", FAIL, f"the cluster needs {need} cores, {free} of {cores.limit} are free in "
+        report.add("quota", FAIL, f"the cluster needs {need} cores, {free} of {limit} are free in "
                                   f"{v['location']}", "request more HDInsight quota or use smaller sizes / fewer "
                                                       "workers")
     else:
-        report.add("quota", PASS, f"the cluster needs {need} cores; {free} of {cores.limit} are free in "
+        report.add("quota", PASS, f"the cluster needs {need} cores; {free} of {limit} are free in "
                                   f"{v['location']}")
 
 

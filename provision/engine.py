@@ -22,6 +22,7 @@ from provision.clouds import KAFKAREST_SCOPE
 from provision.errors import AlreadyExists, ProvisionError
 from provision.plan import Change
 from provision.resources import registry
+from provision.resources.base import Settling
 
 BLOCKING = ("conflict", "failed")
 
@@ -31,7 +32,7 @@ class Plan:
     keys: list[str]  # the resources in scope, dependencies first
     actual: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, list[Change]] = field(default_factory=dict)
-    warming: Any = None  # the warm_up thread, when an apply follows
+    warming: list[Any] = field(default_factory=list)  # warm_up threads, when an apply follows
 
     def all(self) -> list[Change]:
         return [c for k in self.keys for c in self.changes.get(k, [])]
@@ -64,7 +65,8 @@ def _deps(kind: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 async def _in_order(keys: list[str], work: Any, *, reverse: bool = False, reading: bool = False) -> dict[str, Any]:
     """Run `work(key, deps_results)` for every key as soon as what it waits for is done — its dependencies, or with
-    `reverse` (deleting) its dependants. On the first failure the others are cancelled promptly (what they created
+    `reverse` (deleting) its dependants. A `Settling` result lets the dependants start on its usable state while
+    the rest of that step finishes. On the first failure the others are cancelled promptly (what they created
     is found again by the next run)."""
     kinds = registry()
 
@@ -75,13 +77,21 @@ async def _in_order(keys: list[str], work: Any, *, reverse: bool = False, readin
     waits = ({k: [o for o in keys if k in kinds[o].depends_on] for k in keys} if reverse else
              {k: [d for d in needs(k) if d in keys] for k in keys})
     tasks: dict[str, asyncio.Future] = {}
+    usable: dict[str, asyncio.Future] = {k: asyncio.get_running_loop().create_future() for k in keys}
     results: dict[str, Any] = {}
 
     async def run(k: str) -> Any:
         for other in waits[k]:
-            await tasks[other]
-        results[k] = await work(k, {d: results[d] for d in waits[k]} if reading else _deps(kinds[k], results))
-        return results[k]
+            await usable[other]
+        out = await work(k, {d: results[d] for d in waits[k]} if reading else _deps(kinds[k], results))
+        if isinstance(out, Settling):  # what waits for it goes on now; this task ends when the step does
+            results[k] = out.usable
+            usable[k].set_result(None)
+            out = await out.rest
+        results[k] = out
+        if not usable[k].done():
+            usable[k].set_result(None)
+        return out
 
     for k in keys:
         tasks[k] = asyncio.ensure_future(run(k))
@@ -122,15 +132,36 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
     the writing resources need are imported meanwhile."""
     kinds = registry()
     p = Plan(closure(keys))
-    p.actual = await _in_order(p.keys, lambda k, deps: kinds[k].read(ctx, deps), reading=True)
-    for k in p.keys:
-        p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
-    if for_apply and not p.blockers():
-        modules = [m for k in p.keys if any(c.writes for c in p.changes[k]) for m in kinds[k].apply_imports]
-        if modules:
-            p.warming = warm_up(modules)
-    if preflight and not p.blockers():  # independent read-only checks: all at once
-        await asyncio.gather(*(kinds[k].preflight(ctx, p.changes[k]) for k in p.keys))
+    checks: list[asyncio.Future] = []
+
+    warmed: set[str] = set()
+
+    def warm(modules: list[str]) -> None:
+        todo = [m for m in modules if m not in warmed]
+        if todo:
+            warmed.update(todo)
+            p.warming.append(warm_up(todo))
+
+    async def read(k: str, deps: dict[str, Any]) -> Any:
+        actual = await kinds[k].read(ctx, deps)
+        if for_apply and not kinds[k].exists(actual):  # it will be created: the apply's modules, from now on
+            warm(list(kinds[k].apply_imports))
+        if preflight:  # a kind's checks need only its own state: they run while the other reads still do
+            checks.append(asyncio.ensure_future(kinds[k].preflight(ctx, actual)))
+        return actual
+
+    try:
+        p.actual = await _in_order(p.keys, read, reading=True)
+        for k in p.keys:
+            p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
+        if for_apply and not p.blockers():  # and those of every other kind that writes
+            warm([m for k in p.keys if any(c.writes for c in p.changes[k]) for m in kinds[k].apply_imports])
+        if checks and not p.blockers():  # blockers are reported first: the checks' verdicts count only without
+            await asyncio.gather(*checks)
+    finally:
+        for c in checks:  # a failed read or a blocker: the checks' answers are not wanted
+            c.cancel()
+        await asyncio.gather(*checks, return_exceptions=True)
     return p
 
 
@@ -151,27 +182,31 @@ async def apply(ctx: Any, p: Plan, *, only: Iterable[str] | None = None) -> dict
     kinds = registry()
     targets = set(p.keys if only is None else only)
 
+    async def named(k: str, work: Any) -> Any:
+        try:
+            return await work
+        except ProvisionError:
+            raise
+        except Exception as e:  # a transport failure that outlived the retries: name the step too
+            from provision.transport import describe_failure
+
+            what = describe_failure(e)
+            if what is None:
+                raise
+            raise ProvisionError(f"{kinds[k].kind} {kinds[k].label(ctx)}: {what}") from e
+
     async def step(k: str, deps: dict[str, Any]) -> Any:
         changes = p.changes[k]
         if k in targets and any(c.writes or c.action == "wait" for c in changes):
-            try:
-                return await kinds[k].apply(ctx, changes, p.actual[k], deps)
-            except ProvisionError:
-                raise
-            except Exception as e:  # a transport failure that outlived the retries: name the step too
-                from provision.transport import describe_failure
-
-                what = describe_failure(e)
-                if what is None:
-                    raise
-                raise ProvisionError(f"{kinds[k].kind} {kinds[k].label(ctx)}: {what}") from e
+            out = await named(k, kinds[k].apply(ctx, changes, p.actual[k], deps))
+            return Settling(out.usable, named(k, out.rest)) if isinstance(out, Settling) else out
         return p.actual[k]
 
     try:
         return await _in_order(p.keys, step)
     finally:
-        if p.warming is not None:  # never leave an import running into interpreter shutdown
-            p.warming.join()
+        for thread in p.warming:  # never leave an import running into interpreter shutdown
+            thread.join()
 
 
 async def step(ctx: Any, key: str, *, create: Iterable[str] = ()) -> tuple[list[Change], dict[str, Any]]:

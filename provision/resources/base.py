@@ -14,11 +14,22 @@ Ownership, decided from Azure itself so that any machine reaches the same answer
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any
 
 from provision.plan import Change
 
 OURS, EXTERNAL = "ours", "external"
+
+
+@dataclass
+class Settling:
+    """What `apply` returns when its dependants may go on before it is finished: `usable` is all they need (ids of
+    objects whose operations have succeeded); `rest` finishes the step (e.g. the pollers' final reads) and gives
+    the full state. The engine awaits `rest` before the run ends; its failure is the run's."""
+    usable: Any
+    rest: Awaitable[Any]
 
 
 class Resource:
@@ -41,11 +52,13 @@ class Resource:
     def diff(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
         raise NotImplementedError
 
-    async def preflight(self, ctx: Any, changes: list[Change]) -> None:
-        """Read-only checks before any write that would make `apply` fail later (name availability, quota)."""
+    async def preflight(self, ctx: Any, actual: Any) -> None:
+        """Read-only checks before any write that would make `apply` fail later (name availability, quota). Runs
+        as soon as this kind's own state is read (`actual`), alongside the other reads; its verdict counts only
+        when the plan has no blockers."""
 
     async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
-        """Perform the changes; returns the new actual state (what dependants receive)."""
+        """Perform the changes; returns the new actual state (what dependants receive), or `Settling`."""
         raise NotImplementedError
 
     async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:

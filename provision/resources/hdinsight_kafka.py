@@ -211,8 +211,8 @@ class HDInsightKafka(Resource):
         return [Change(RESOURCE, name, "noop", actual=actual,
                        note="" if actual["_ownership"] == OURS else "external: used as is")]
 
-    async def preflight(self, ctx: Any, changes: list[Change]) -> None:
-        if changes[0].action == "create":
+    async def preflight(self, ctx: Any, actual: Any) -> None:
+        if actual is None:
             await preflight_readonly(ctx)
 
     async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
@@ -247,6 +247,18 @@ class HDInsightKafka(Resource):
         return [Change(RESOURCE, name, "delete")]
 
 
+def _location_path(ctx: Context) -> str:
+    return f"{armapi.subscription_path(ctx)}/providers/Microsoft.HDInsight/locations/{ctx.spec.values['location']}"
+
+
+async def billing_specs(ctx: Context) -> dict[str, Any]:
+    """The region's billingSpecs (wire JSON), read once per run: the preflight and the PUT body both need it."""
+    if "billingSpecs" not in ctx.results:
+        ctx.results["billingSpecs"] = await armapi.get(ctx, f"{_location_path(ctx)}/billingSpecs",
+                                                       armapi.HDINSIGHT) or {}
+    return ctx.results["billingSpecs"]
+
+
 async def default_sizes(ctx: Context) -> dict[str, str]:
     """VM sizes from the spec, else the region's defaults from billingSpecs (what az CLI does)."""
     v = ctx.spec.values
@@ -254,19 +266,30 @@ async def default_sizes(ctx: Context) -> dict[str, str]:
              "zookeepernode": v["cluster.zookeeper_vm_size"]}
     if all(sizes.values()):
         return sizes
-    if "billingSpecs" not in ctx.results:  # read once per run (the preflight and the PUT body both need it)
-        ctx.results["billingSpecs"] = await ctx.arm_call(ctx.hdinsight.locations.list_billing_specs, v["location"])
-    specs = ctx.results["billingSpecs"]
-    for f in specs.vm_size_filters or []:
-        if str(getattr(f.filter_mode, "value", f.filter_mode)).lower() != "default" or not f.vm_sizes:
+    for f in (await billing_specs(ctx)).get("vmSizeFilters") or []:
+        if str(f.get("filterMode")).lower() != "default" or not f.get("vmSizes"):
             continue
-        if f.cluster_flavors and "kafka" not in [c.lower() for c in f.cluster_flavors]:
+        if f.get("clusterFlavors") and "kafka" not in [c.lower() for c in f["clusterFlavors"]]:
             continue
-        for node_type in f.node_types or []:
+        for node_type in f.get("nodeTypes") or []:
             role = BILLING_NODE_TYPES.get(node_type)
             if role in sizes and not sizes[role]:
-                sizes[role] = f.vm_sizes[0]
+                sizes[role] = f["vmSizes"][0]
     return {k: s or FALLBACK_SIZES[k] for k, s in sizes.items()}
+
+
+async def core_usage(ctx: Context) -> dict[str, Any] | None:
+    """The region's HDInsight `cores` usage (currentValue, limit), or None when the service reports none."""
+    usages = await armapi.get(ctx, f"{_location_path(ctx)}/usages", armapi.HDINSIGHT) or {}
+    return next((u for u in usages.get("value") or []
+                 if str((u.get("name") or {}).get("value") or "").lower() == "cores"), None)
+
+
+def cores_needed(values: dict[str, Any], sizes: dict[str, str]) -> int:
+    return (HEAD_COUNT * core_count(sizes["headnode"]) + ZOOKEEPER_COUNT * core_count(sizes["zookeepernode"])
+            + values["cluster.worker_count"] * core_count(sizes["workernode"])
+            + (MANAGEMENT_COUNT * core_count(values["cluster.management_vm_size"])
+               if values["cluster.management_vm_size"] else 0))
 
 
 async def desired_body(ctx: Context, group: dict[str, Any], network: dict[str, Any] | None) -> dict[str, Any]:
@@ -285,26 +308,21 @@ async def desired_body(ctx: Context, group: dict[str, Any], network: dict[str, A
 
 
 async def preflight_readonly(ctx: Context) -> None:
-    """Before any write (from `plan`): the cluster name is available and the core quota has room."""
-    from azure.mgmt.hdinsight.models import NameAvailabilityCheckRequestParameters
-
+    """Before any write (from `plan`): the cluster name is available and the core quota has room. Plain JSON
+    (armapi): importing the HDInsight SDK here would stall the way to the first write."""
     v = ctx.spec.values
     name, loc = v["cluster.name"], v["location"]
-    avail, sizes, usages = await asyncio.gather(  # three independent reads, at once
-        ctx.arm_call(ctx.hdinsight.locations.check_name_availability, loc,
-                     NameAvailabilityCheckRequestParameters(name=name, type="clusters")),
-        default_sizes(ctx), ctx.arm_call(ctx.hdinsight.locations.list_usages, loc))
-    if not avail.name_available and await _twin(ctx) is None:
-        raise InvalidInput(f"cluster.name: '{name}' is not available ({avail.message or avail.reason}); choose "
-                           f"another name")
-    need = (HEAD_COUNT * core_count(sizes["headnode"]) + ZOOKEEPER_COUNT * core_count(sizes["zookeepernode"])
-            + v["cluster.worker_count"] * core_count(sizes["workernode"])
-            + (MANAGEMENT_COUNT * core_count(v["cluster.management_vm_size"]) if v["cluster.management_vm_size"]
-               else 0))
-    cores = next((u for u in usages.value or [] if (u.name and u.name.value or "").lower() == "cores"), None)
-    if cores is not None and cores.limit is not None and cores.current_value + need > cores.limit:
-        raise InvalidInput(f"cluster: needs {need} cores but only {cores.limit - cores.current_value} of the "
-                           f"{cores.limit}-core HDInsight quota in {loc} are free; request more quota or use "
+    avail, sizes, cores = await asyncio.gather(  # three independent reads, at once
+        armapi.action(ctx, f"{_location_path(ctx)}/checkNameAvailability", armapi.HDINSIGHT,
+                      {"name": name, "type": "clusters"}),
+        default_sizes(ctx), core_usage(ctx))
+    if not avail.get("nameAvailable") and await _twin(ctx) is None:
+        raise InvalidInput(f"cluster.name: '{name}' is not available ({avail.get('message') or avail.get('reason')}"
+                           f"); choose another name")
+    need = cores_needed(v, sizes)
+    if cores is not None and cores.get("limit") is not None and cores["currentValue"] + need > cores["limit"]:
+        raise InvalidInput(f"cluster: needs {need} cores but only {cores['limit'] - cores['currentValue']} of the "
+                           f"{cores['limit']}-core HDInsight quota in {loc} are free; request more quota or use "
                            f"smaller sizes / fewer workers")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from provision import armapi
 from provision.errors import InvalidInput, ProvisionError
 from provision.plan import Change
-from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props, wire
+from provision.resources.base import EXTERNAL, OURS, Resource, Settling, arm_owned, conflict, props, wire
 
 RESOURCE_NSG = "network security group"
 RESOURCE_RULE = "security rule"
@@ -405,6 +405,7 @@ class Network(Resource):
         n = actual["names"]
         loc = ctx.spec.values["location"]
         nsg = actual["nsg"]
+        nsg_made = None  # the NSG's operation, when this run creates it
         by = {(c.resource, c.action) for c in changes}
         if (RESOURCE_NSG, "create") in by:
             todo, _ = plan_rules(ctx, None, actual["subnet"])
@@ -413,11 +414,16 @@ class Network(Resource):
                 rule = security_rule(rs, priority)
                 rule.name = rs.name
                 rules.append(rule)
-            nsg = wire(await ctx.lro(ctx.network.network_security_groups.begin_create_or_update, n["nsg_rg"],
-                                     n["nsg"], NetworkSecurityGroup(location=loc, tags=ctx.spec.managed_tags,
-                                                                    security_rules=rules),
-                                     what=f"creating NSG {n['nsg']}"))
+            nsg_made = await ctx.begin(ctx.network.network_security_groups.begin_create_or_update, n["nsg_rg"],
+                                       n["nsg"], NetworkSecurityGroup(location=loc, tags=ctx.spec.managed_tags,
+                                                                      security_rules=rules),
+                                       what=f"creating NSG {n['nsg']}")
+            # Succeeded is all a subnet needs to reference it (Azure refuses a reference to an NSG still
+            # Updating); the poller's final read of the NSG goes on meanwhile and is awaited below.
+            await nsg_made.succeeded()
             ctx.event(RESOURCE_NSG, f"{n['nsg']} ready with {', '.join(r.name for r in rules)}")
+            nsg = {"id": f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/networkSecurityGroups/"
+                         f"{n['nsg']}", "_ownership": OURS}
         specs = {r.name: r for r in desired_rules(ctx, nsg)}
         taken = _all_rules(nsg)
         rules_written = False
@@ -441,17 +447,22 @@ class Network(Resource):
         subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
         if subnet_change is not None:
             if subnet_change.action == "create" and actual["vnet"] is None:
-                vnet = wire(await ctx.lro(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
-                                          n["vnet"], new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg["id"],
-                                                              subnet_name=n["subnet"]),
-                                          what=f"creating VNet {n['vnet']}"))
-                subnet = next((s for s in props(vnet).get("subnets") or [] if s.get("name") == n["subnet"]), None)
-                if (RESOURCE_NSG, "create") in by and not rules_written and subnet is not None:
-                    # All three made by this run: the operations' results are the state; reading them again
-                    # would only cost round trips on the way to the cluster.
+                vnet_made = await ctx.begin(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
+                                            n["vnet"], new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags,
+                                                                nsg["id"], subnet_name=n["subnet"]),
+                                            what=f"creating VNet {n['vnet']}")
+                if nsg_made is not None and not rules_written:
+                    # All three made by this run. Once the VNet's operation reports Succeeded the cluster may be
+                    # placed in its subnet: the ids go on to it then, and the operations' results (the pollers'
+                    # final reads, no re-read) become this step's state when they arrive.
+                    await vnet_made.succeeded()
                     ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
-                    return {"nsg": {**nsg, "_ownership": OURS}, "vnet": {**vnet, "_ownership": OURS},
-                            "subnet": subnet, "names": n}
+                    vnet_id = f"{armapi.rg_path(ctx, n['vnet_rg'])}/providers/Microsoft.Network/virtualNetworks/" \
+                              f"{n['vnet']}"
+                    usable = {"nsg": nsg, "vnet": {"id": vnet_id, "name": n["vnet"], "_ownership": OURS},
+                              "subnet": {"id": f"{vnet_id}/subnets/{n['subnet']}", "name": n["subnet"]}, "names": n}
+                    return Settling(usable, _made_state(nsg_made, vnet_made, n))
+                await vnet_made.result()
             else:
                 subnet = (await ctx.arm_call(ctx.network.subnets.get, n["vnet_rg"], n["vnet"], n["subnet"])
                           if actual["subnet"] is not None else
@@ -460,6 +471,8 @@ class Network(Resource):
                 await ctx.lro(ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"], n["subnet"],
                               subnet, what=f"associating subnet {n['subnet']} with {n['nsg']}")
             ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
+        if nsg_made is not None:
+            await nsg_made.result()  # its failure is this step's
         return await self.read(ctx, {})
 
     async def delete(self, ctx: Any, actual: Any, deps: dict[str, Any]) -> list[Change]:
@@ -494,6 +507,13 @@ class Network(Resource):
                               what=f"deleting rule {r['name']}")
                 done.append(Change(RESOURCE_RULE, r["name"], "delete"))
         return done
+
+
+async def _made_state(nsg_made: Any, vnet_made: Any, n: dict[str, str]) -> dict[str, Any]:
+    """The state of an NSG, VNet and subnet this run made: its operations' results."""
+    nsg, vnet = (wire(r) for r in await asyncio.gather(nsg_made.result(), vnet_made.result()))
+    subnet = next((s for s in props(vnet).get("subnets") or [] if s.get("name") == n["subnet"]), None)
+    return {"nsg": {**nsg, "_ownership": OURS}, "vnet": {**vnet, "_ownership": OURS}, "subnet": subnet, "names": n}
 
 
 async def _create_rule(ctx: Any, n: dict[str, str], rs: RuleSpec, taken: list[Any], attempts: int = 5) -> int:

@@ -13,7 +13,7 @@ from typing import Any
 from provision import armapi
 from provision.errors import InvalidInput
 from provision.plan import Change
-from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict
+from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, wire
 
 RESOURCE_ACCOUNT = "storage account"
 RESOURCE_CONTAINER = "blob container"
@@ -91,41 +91,48 @@ class Storage(Resource):
             changes.append(Change(RESOURCE_CONTAINER, container, "noop", actual=actual["container"]))
         return changes
 
-    async def preflight(self, ctx: Any, changes: list[Change]) -> None:
+    async def preflight(self, ctx: Any, actual: Any) -> None:
         """A new account's name is global: checked before any write (exit 2 with the fix when taken)."""
-        if not any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
+        if actual["account"] is not None:
             return
-        from azure.mgmt.storage.models import StorageAccountCheckNameAvailabilityParameters
-
         account = self.label(ctx)
-        avail = await ctx.arm_call(ctx.storage.storage_accounts.check_name_availability,
-                                   StorageAccountCheckNameAvailabilityParameters(name=account))
-        if not avail.name_available:
+        avail = await armapi.action(
+            ctx, f"{armapi.subscription_path(ctx)}/providers/Microsoft.Storage/checkNameAvailability",
+            armapi.STORAGE, {"name": account, "type": "Microsoft.Storage/storageAccounts"})
+        if not avail.get("nameAvailable"):
             again = await self.read(ctx, {})  # a twin run of this environment may have made it meanwhile
             if again["account"] is None or again["account"]["_ownership"] != OURS:
-                raise InvalidInput(f"storage.account: '{account}' is taken ({avail.message}); storage account "
-                                   f"names are global: choose another")
+                raise InvalidInput(f"storage.account: '{account}' is taken ({avail.get('message')}); storage "
+                                   f"account names are global: choose another")
 
     async def apply(self, ctx: Any, changes: list[Change], actual: Any, deps: dict[str, Any]) -> Any:
         from azure.core.exceptions import HttpResponseError
 
         rg, account, container = (ctx.spec.values[k] for k in ("resource_group", "storage.account",
                                                                  "storage.container"))
+        made: dict[str, Any] = {}  # what this run made: its operations' answers
         if any(c.resource == RESOURCE_ACCOUNT and c.action == "create" for c in changes):
             # The name was checked in the preflight; a twin run of this environment may have made the account
             # since (then it is in our resource group, tagged, and the PUT just confirms it).
             try:
-                await ctx.lro(ctx.storage.storage_accounts.begin_create, rg, account,
-                              account_parameters(ctx.spec.values["location"], ctx.spec.managed_tags),
-                              what=f"creating storage account {account}")
+                made["account"] = wire(await ctx.lro(ctx.storage.storage_accounts.begin_create, rg, account,
+                                                     account_parameters(ctx.spec.values["location"],
+                                                                        ctx.spec.managed_tags),
+                                                     what=f"creating storage account {account}"))
             except HttpResponseError as e:
                 again = await self.read(ctx, {}) if e.status_code == 409 else None
                 if again is None or again["account"] is None or again["account"]["_ownership"] != OURS:
                     raise
             ctx.event(RESOURCE_ACCOUNT, f"{account} ready")
         if any(c.resource == RESOURCE_CONTAINER and c.action == "create" for c in changes):
-            await ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, container_body())
+            created, _ = await asyncio.gather(  # the key the cluster needs, meanwhile
+                ctx.arm_call(ctx.storage.blob_containers.create, rg, account, container, container_body()),
+                key(ctx))
+            made["container"] = wire(created)
             ctx.event(RESOURCE_CONTAINER, f"{account}/{container}")
+        if made.get("account") and made.get("container"):
+            # Both made by this run: their answers are the state; a re-read would only delay the cluster.
+            return {"account": {**made["account"], "_ownership": OURS}, "container": made["container"]}
         state, _ = await asyncio.gather(self.read(ctx, {}), key(ctx))
         return state
 

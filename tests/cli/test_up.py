@@ -80,16 +80,48 @@ def test_up_from_nothing_then_converged(env, admin):
 
 def test_network_made_in_one_run_is_not_read_again(env, admin):
     """NSG, VNet and subnet all made by this run: their operations' results are the state handed to the cluster,
-    so after the VNet's PUT only the SDK poller's own final GET of the VNet follows, no re-read of the three."""
+    so after the NSG's PUT come only the VNet's PUT and the SDK pollers' own final GETs of the two (the NSG's runs
+    alongside the VNet's PUT), no re-read of the three."""
     seq = admin.last_seq()
     out = json.loads(run("network", "open", "--output", "json").stdout)
     assert out["result"]["subnet"].endswith("/subnets/hdinsight") and out["result"]["nsg"]
     log = [e for e in admin.requests(seq) if "/Microsoft.Network/" in e["path"] and "/operations/" not in e["path"]]
-    vnet_put = next(i for i, e in enumerate(log) if e["method"] == "PUT" and "/virtualNetworks/" in e["path"])
-    after = [(e["method"], e["path"].rsplit("/providers/Microsoft.Network/", 1)[1]) for e in log[vnet_put + 1:]]
-    assert after == [("GET", "virtualNetworks/vnet-ci-env")]
+    nsg_put = next(i for i, e in enumerate(log) if e["method"] == "PUT" and "/networkSecurityGroups/" in e["path"])
+    after = [(e["method"], e["path"].rsplit("/providers/Microsoft.Network/", 1)[1]) for e in log[nsg_put + 1:]]
+    assert sorted(after) == [("GET", "networkSecurityGroups/nsg-ci-env"), ("GET", "virtualNetworks/vnet-ci-env"),
+                             ("PUT", "virtualNetworks/vnet-ci-env")]
     again = json.loads(run("network", "open", "--output", "json").stdout)
     assert {c["action"] for c in again["changes"]} <= {"noop"} and again["result"] == out["result"]
+
+
+def test_up_goes_on_once_azure_reports_an_operation_succeeded(env, admin):
+    """A subnet may reference an NSG, and a cluster may be placed in a subnet, once Azure reports their operations
+    Succeeded; the SDK pollers' final reads of the NSG and the VNet go on meanwhile. With those reads slowed by
+    1.5 s, the VNet's PUT and the cluster's validation are sent while they are still out. The storage account and
+    container this run made are not read again (their operations' answers are the state)."""
+    for name in ("networkSecurityGroups/nsg-ci-env", "virtualNetworks/vnet-ci-env"):
+        admin.add_fault(action="latency", latency_ms=1500, methods=["GET"], path=f"/{name}$")
+    seq = admin.last_seq()
+    run("up", "--output", "json")
+    log = sorted((e for e in admin.requests(seq) if e["family"] == "arm"), key=lambda e: e["time"] - e["durationMs"] / 1000)
+
+    def started(e: dict) -> float:  # the log stamps a request when it was answered
+        return e["time"] - e["durationMs"] / 1000
+
+    def first(method: str, path: str, after: float = 0.0) -> dict:
+        return next(e for e in log if e["method"] == method and re.search(path, e["path"]) and started(e) > after)
+
+    nsg_put = first("PUT", r"/networkSecurityGroups/nsg-ci-env$")
+    nsg_read = first("GET", r"/networkSecurityGroups/nsg-ci-env$", started(nsg_put))  # the poller's final GET
+    vnet_put = first("PUT", r"/virtualNetworks/vnet-ci-env$")
+    vnet_read = first("GET", r"/virtualNetworks/vnet-ci-env$", started(vnet_put))
+    validate = first("POST", r"/validateCreateRequest$")
+    assert started(vnet_put) < nsg_read["time"], "the VNet's PUT waited for the NSG's final read"
+    assert started(validate) < vnet_read["time"], "the cluster waited for the VNet's final read"
+    account_put = first("PUT", r"/storageAccounts/[^/]+$")
+    rereads = [e["path"] for e in log if e["method"] == "GET" and started(e) > started(account_put)
+               and re.search(r"/storageAccounts/[^/]+(/blobServices/default/containers/[^/]+)?$", e["path"])]
+    assert rereads == []
 
 
 def test_endpoint_formats(env, admin):
@@ -427,3 +459,17 @@ def test_rule_priority_taken_meanwhile_is_retried(env, admin):
                     path=r"/securityRules/provision-hdinsight-443$", methods=["PUT"], count=1)
     out = json.loads(run("network", "open", "--output", "json").stdout)
     assert "provision-hdinsight-443" in out["result"]["rules"]
+
+
+def test_a_final_read_that_fails_after_dependants_went_on_fails_the_run(env, admin):
+    """The cluster may start once the VNet's operation succeeded, but the network step is not done until the
+    poller's final read of the VNet is: when that read fails, the run fails and says so (and the next run
+    converges)."""
+    admin.add_fault(action="status", status=400, code="InvalidRequestFormat", methods=["GET"],
+                    path=r"/virtualNetworks/vnet-ci-env$", skip=1)  # the plan's read goes through
+    result = run("up", ok=False)
+    assert result.exit_code == 1, result.output
+    assert "InvalidRequestFormat" in result.output and "Traceback" not in result.output
+    admin.clear_faults()
+    again = json.loads(run("up", "--output", "json").stdout)
+    assert again["outputs"]["clusterState"] == "Running"

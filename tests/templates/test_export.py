@@ -101,14 +101,11 @@ class SdkPathContext:
 
     def __init__(self, s: specmod.Spec):
         self.spec, self.cloud = s, clouds.PUBLIC
-        self.results: dict = {}  # Context's per-run cache (storage key, billingSpecs)
+        # Context's per-run cache (storage key, billingSpecs). billingSpecs without Kafka defaults: default_sizes
+        # falls back to the documented defaults, as the template does.
+        self.results: dict = {"billingSpecs": {"vmSizeFilters": []}}
         keys = SimpleNamespace(as_dict=lambda: {"keys": [{"keyName": "key1", "value": STORAGE_KEY}]})
         self.storage = SimpleNamespace(storage_accounts=SimpleNamespace(list_keys=lambda rg, account: keys))
-        # billingSpecs without Kafka defaults: default_sizes falls back to the documented defaults, as the template
-        from azure.mgmt.hdinsight.models import BillingResponseListResult
-
-        self.hdinsight = SimpleNamespace(locations=SimpleNamespace(
-            list_billing_specs=lambda location: BillingResponseListResult(vm_size_filters=[])))
 
     async def arm_call(self, fn, *args, **kwargs):
         return fn(*args, **kwargs)
