@@ -1,13 +1,14 @@
 """`up` from nothing when every Graph and ARM request takes 200 ms more (the emulator's latency fault), against a
 lower bound computed from the same run's request log.
 
-Lower bound = start-up (process start → its first request) + the longest chain of the plan's reads + the longest
-chain through the resource graph of the apply (after the first write), where
-each resource kind costs the time its requests (not polls) spend in the emulator, latency included (requests of
-one resource that overlapped count once) + the time its long-running operations take on the emulator by definition (NSG and VNet: `lro_seconds`, storage account:
-`lro_seconds`, cluster: `cluster_create_seconds`). Polls are left out — operation status GETs, and a resource's own
-GETs after its first write — an ideal client would need none. Token
-requests are left out: they overlap. Goal (issue 13): wall ≤ 1.15x the lower bound.
+Lower bound = start-up (process start → its first request is sent) + the longest chain of the plan's reads + the
+longest chain through the resource graph of the apply (after the first write), where each resource kind costs the
+time its requests (not polls) spend in the emulator, latency included (requests of one resource that overlapped
+count once) + the time its long-running operations take on the emulator by definition (NSG and VNet:
+`lro_seconds`, storage account: `lro_seconds`, cluster: `cluster_create_seconds`). Polls are left out — operation
+status GETs, and a resource's own GETs after its first write — an ideal client would need none. Token requests are
+left out: they overlap. The log stamps a request when it is answered: a request's span is [answered − duration,
+answered]. Goal (issue 13): wall ≤ 1.15x the lower bound.
 
     python bench/bench_up_latency.py [--latency-ms 200] [--json]
 """
@@ -36,7 +37,7 @@ POLL = re.compile(r"/operations/|/operationresults/|/azureasyncoperations/|/oper
 
 
 def lane_of(path: str) -> str | None:
-    return next((lane for lane, rx in LANES if re.search(rx, path)), None)
+    return next((lane for lane, rx in LANES if re.search(rx, path, re.I)), None)  # ARM paths: any case
 
 
 def covered(spans: list[tuple[float, float]]) -> float:
