@@ -133,7 +133,6 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
     kinds = registry()
     p = Plan(closure(keys))
     checks: list[asyncio.Future] = []
-
     warmed: set[str] = set()
 
     def warm(modules: list[str]) -> None:
@@ -156,7 +155,7 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
             p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
         if for_apply and not p.blockers():  # and those of every other kind that writes
             warm([m for k in p.keys if any(c.writes for c in p.changes[k]) for m in kinds[k].apply_imports])
-        if checks and not p.blockers():  # blockers are reported first: the checks' verdicts count only without
+        if checks and not p.blockers():  # blockers are reported first; the checks' verdicts count when none
             await asyncio.gather(*checks)
     finally:
         for c in checks:  # a failed read or a blocker: the checks' answers are not wanted

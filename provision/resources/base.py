@@ -14,8 +14,8 @@ Ownership, decided from Azure itself so that any machine reaches the same answer
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
 from provision.plan import Change
