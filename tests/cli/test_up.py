@@ -473,3 +473,21 @@ def test_a_final_read_that_fails_after_dependants_went_on_fails_the_run(env, adm
     admin.clear_faults()
     again = json.loads(run("up", "--output", "json").stdout)
     assert again["outputs"]["clusterState"] == "Running"
+
+
+def test_preflight_checks_run_alongside_the_other_reads(env, admin):
+    """A kind's read-only checks (the cluster name's availability, the core quota) start as soon as that kind's
+    own read is done, not after the slowest read of the plan: with Graph's reads slowed by 1 s, the cluster's
+    checkNameAvailability is sent while they are still out."""
+    admin.add_fault(action="latency", latency_ms=1000, methods=["GET"], path=r"^/v1\.0/(applications|groups)")
+    seq = admin.last_seq()
+    run("plan", "--output", "json")
+    log = admin.requests(seq)
+
+    def started(e: dict) -> float:  # the log stamps a request when it was answered
+        return e["time"] - e["durationMs"] / 1000
+
+    check = next(e for e in log if e["method"] == "POST" and e["path"].endswith(
+        "/Microsoft.HDInsight/locations/eastus/checkNameAvailability"))
+    graph_reads = [e for e in log if e["family"] == "graph" and e["method"] == "GET"]
+    assert graph_reads and started(check) < max(e["time"] for e in graph_reads) - 0.5
