@@ -21,6 +21,7 @@ from azure.mgmt.network.models import (
 )
 from azure.mgmt.resource.resources import ResourceManagementClient
 
+from provision.emulator.services.arm import core as arm_core
 from provision.emulator.services.arm.network import models as network_models
 from provision.emulator.services.arm.resources import models as resource_models
 from provision.emulator.state import EmulatorState
@@ -332,8 +333,10 @@ def test_subnet_nsg_must_be_in_the_vnet_region(network):
 # -- inbound_allows -----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def local_state(tmp_path_factory):
-    """An in-process emulator state (no server) to drive the models directly."""
-    return EmulatorState(tmp_path_factory.mktemp("netstate"))
+    """An in-process emulator state (no server) to drive the models directly; its operations end at once."""
+    state = EmulatorState(tmp_path_factory.mktemp("netstate"))
+    state.timing.lro_seconds = 0
+    return state
 
 
 def _subnet_with(state, name: str, rules: list[dict] | None, *, dest_prefix: str = "10.0.1.0/24") -> str:
@@ -347,6 +350,7 @@ def _subnet_with(state, name: str, rules: list[dict] | None, *, dest_prefix: str
         nsg = network_models.put_nsg(state, sub, name, "nsg", {"location": "westus", "properties": {
             "securityRules": [{"name": f"r{i}", "properties": r} for i, r in enumerate(rules)]}})
         body["properties"]["subnets"][0]["properties"]["networkSecurityGroup"] = {"id": nsg.resource["id"]}
+        arm_core.settle(state)  # a subnet may reference the NSG once its operation has ended
     vnet = network_models.put_vnet(state, sub, name, "vnet", body)
     return vnet.resource["properties"]["subnets"][0]["id"]
 
@@ -403,3 +407,22 @@ def test_inbound_allows_reads_what_the_sdk_wrote(network, emulator):
         assert network_models.inbound_allows(view, subnet.id, 22) is False
     finally:
         view.store.close()
+
+
+def test_a_subnet_cannot_reference_an_nsg_still_updating(network, admin, emulator):
+    """Azure refuses a reference to an NSG whose operation has not ended: 400 ReferencedResourceNotProvisioned,
+    "Cannot proceed with operation because resource … used by resource … is not in Succeeded state …" (code and
+    wording as public error reports quote Azure's answer). Once the NSG's operation has succeeded it is accepted
+    (this is what `provision up` waits for before the VNet's PUT)."""
+    admin.configure(lro_seconds=1)
+    creating = network.network_security_groups.begin_create_or_update(
+        RG, "nsg-new", NetworkSecurityGroup(location="westus"))
+    nsg_id = _nsg_path(emulator, "nsg-new")
+    subnet = Subnet(name="s", address_prefix="10.0.0.0/24", network_security_group=NetworkSecurityGroup(id=nsg_id))
+    with pytest.raises(HttpResponseError) as e:
+        _vnet(network, [subnet])
+    assert e.value.status_code == 400 and e.value.error.code == "ReferencedResourceNotProvisioned"
+    assert f"{nsg_id} used by resource" in e.value.error.message and "Updating state" in e.value.error.message
+    assert creating.result().provisioning_state == "Succeeded"
+    vnet = _vnet(network, [subnet])
+    assert vnet.subnets[0].network_security_group.id.lower() == nsg_id.lower()

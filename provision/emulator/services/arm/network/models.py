@@ -518,7 +518,9 @@ def _subnet_networks(subnet: dict[str, Any]) -> list:
 
 
 def _nsg_reference(state: EmulatorState, ref: Any, subnet_id: str, location: str) -> dict[str, str] | None:
-    """`networkSecurityGroup: {id}` must name an NSG that exists in the virtual network's region."""
+    """`networkSecurityGroup: {id}` must name an NSG that exists in the virtual network's region and whose last
+    operation has succeeded: Azure answers 400 ReferencedResourceNotProvisioned while it is still Updating (the
+    code and message as public error reports quote them, e.g. terraform-provider-azurerm subnet/NSG errors)."""
     if ref is None:
         return None
     ref_id = ref.get("id") if isinstance(ref, dict) else None
@@ -527,6 +529,12 @@ def _nsg_reference(state: EmulatorState, ref: Any, subnet_id: str, location: str
         raise ArmError(f"Resource {ref_id} referenced by resource {subnet_id} was not found. Please make sure that "
                        f"the referenced resource exists, and that both resources are in the same region.",
                        code="InvalidResourceReference")
+    provisioning = nsg["properties"].get("provisioningState")
+    if provisioning != "Succeeded":  # an NSG whose own operation has not ended (code and wording as Azure's)
+        raise ArmError(f"Cannot proceed with operation because resource {nsg['id']} used by resource {subnet_id} "
+                       f"is not in Succeeded state. Resource is in {provisioning} state and the last operation that "
+                       f"updated/is updating the resource is PutNetworkSecurityGroupOperation.",
+                       code="ReferencedResourceNotProvisioned")
     return {"id": nsg["id"]}
 
 
