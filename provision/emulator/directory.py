@@ -132,10 +132,13 @@ class Directory:
                 return doc
         return None
 
-    def objects(self, kind: str, tenant_id: str, *, consistent: bool = False) -> list[dict[str, Any]]:
-        """Every object of a kind in a tenant, oldest first; objects still replicating are left out."""
-        return [doc for doc, created in self.store.list_with_meta(kind, scope=tenant_id)
-                if consistent or self.is_replicated(kind, created)]
+    def objects(self, kind: str, tenant_id: str, *, consistent: bool = False,
+                where: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind in a tenant, oldest first; objects still replicating are left out. `where`:
+        only those whose alternate key (an indexed field) is one of the values, regardless of case."""
+        found = (self.store.list_with_meta(kind, scope=tenant_id) if where is None else
+                 self.store.find_by_field_in(kind, tenant_id, where[0], where[1], ignore_case=True))
+        return [doc for doc, created in found if consistent or self.is_replicated(kind, created)]
 
     def app_by_app_id(self, tenant_id: str, app_id: str, *, consistent: bool = False) -> dict[str, Any] | None:
         return self.find(APPLICATION, tenant_id, "appId", app_id, consistent=consistent)

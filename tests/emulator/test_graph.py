@@ -165,6 +165,31 @@ def test_upsert_application_twice_creates_one(graph, wire):
     assert "displayName" in msg
 
 
+def test_filters_on_alternate_keys(wire):
+    """`appId in (…)`, `appId eq …`, `uniqueName eq …` (what bulk access sends) are answered through the
+    directory's index; the answers are those of the filter: any case, oldest first, $count, nothing for no match."""
+    apps = []
+    for i in range(4):
+        r = wire("POST", "/applications", json={"displayName": f"key-{i}", "uniqueName": f"Key-App-{i}"})
+        assert r.status_code == 201
+        apps.append(r.json())
+
+    def listed(flt: str, **params) -> list[str]:
+        r = wire("GET", "/applications", params={"$filter": flt, **params})
+        assert r.status_code == 200, r.text
+        return [a["displayName"] for a in r.json()["value"]]
+
+    ids = [a["appId"] for a in apps]
+    assert listed(f"appId in ('{ids[3].upper()}', '{ids[0]}', 'no-such-app')") == ["key-0", "key-3"]
+    assert listed(f"appId eq '{ids[2].upper()}'") == ["key-2"]
+    assert listed("uniqueName eq 'key-app-1'") == ["key-1"]
+    assert listed("uniqueName in ('KEY-APP-1', 'key-app-2')", **{"$top": "1"}) == ["key-1"]
+    assert listed("appId in ('00000000-0000-0000-0000-000000000000')") == []
+    r = wire("GET", "/applications/$count", headers={"ConsistencyLevel": "eventual"},
+             params={"$filter": f"appId in ('{ids[1]}', '{ids[2]}')"})
+    assert r.status_code == 200 and r.text == "2"
+
+
 def test_list_paging_count_and_filters(emulator, graph, wire):
     for i in range(5):
         assert wire("POST", "/applications", json={"displayName": f"page-{i}",

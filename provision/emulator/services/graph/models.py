@@ -108,8 +108,9 @@ class Graph:
             raise not_found(ref[1])
         return existing
 
-    def list(self, entity: Entity) -> list[dict[str, Any]]:
-        return self.dir.objects(entity.kind, self.tenant)
+    def list(self, entity: Entity, *, lookup: tuple[str, list[str]] | None = None) -> list[dict[str, Any]]:
+        """The entity's objects; with `lookup` (an indexed key and its values) only those, found by the index."""
+        return self.dir.objects(entity.kind, self.tenant, where=lookup)
 
     def get_object(self, oid: str) -> tuple[str, dict[str, Any]]:
         found = self.dir.get_any(normalize_id(oid))

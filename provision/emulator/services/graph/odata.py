@@ -310,6 +310,29 @@ class Query:
     count: bool = False
     orderby: list[tuple[str, bool]] = field(default_factory=list)  # (property, descending)
     raw: dict[str, str] = field(default_factory=dict)  # the options as sent, by canonical name
+    # A $filter that is only `p eq 'v'` or `p in ('v', …)` on an alternate key the directory indexes: (p, values).
+    # The documents are then fetched through the index; `filter` still decides, so this only narrows.
+    lookup: tuple[str, list[str]] | None = None
+
+
+# Alternate keys the directory indexes case-insensitively (Directory.__init__).
+INDEXED_KEYS = ("appId", "uniqueName", "userPrincipalName")
+
+
+def _index_lookup(tokens: list[Token]) -> tuple[str, list[str]] | None:
+    """(property, values) when a parsed filter is one `eq`/`in` comparison on an indexed key. ASCII values only:
+    the index folds case with SQLite's lower(), the directory with casefold()."""
+    if len(tokens) < 4 or tokens[0].kind != "name" or tokens[0].value not in INDEXED_KEYS:
+        return None
+    if tokens[1].kind != "name" or tokens[1].value.lower() not in ("eq", "in"):
+        return None
+    rest = tokens[2:-1]
+    if any(t.kind not in ("string", "punct") for t in rest):
+        return None
+    values = [t.value for t in rest if t.kind == "string"]
+    if not values or not all(v.isascii() for v in values):
+        return None
+    return tokens[0].value, values
 
 
 def parse_query(params: Mapping[str, str], headers: Mapping[str, str], entity: Entity | None, *,
@@ -338,7 +361,9 @@ def parse_query(params: Mapping[str, str], headers: Mapping[str, str], entity: E
         if q.count and not eventual:
             raise bad_request("$count is not currently supported.", code="Request_BadRequest")
     if "filter" in raw and entity is not None:
-        q.filter = FilterParser(raw["filter"], entity, advanced=eventual and q.count).parse()
+        parser = FilterParser(raw["filter"], entity, advanced=eventual and q.count)
+        q.filter = parser.parse()
+        q.lookup = _index_lookup(parser.tokens)
     if "top" in raw:
         q.top = _parse_top(raw["top"])
     if "skiptoken" in raw:

@@ -255,7 +255,8 @@ def list_handler(entity: Entity):
     @endpoint()
     async def handler(call: Call) -> Response:
         query = call.query(entity, collection=True)
-        return render_list(call, entity.collection, [(entity.kind, doc) for doc in call.graph.list(entity)], query,
+        docs = call.graph.list(entity, lookup=query.lookup)
+        return render_list(call, entity.collection, [(entity.kind, doc) for doc in docs], query,
                            typed=False)
     return handler
 
@@ -268,7 +269,7 @@ def count_handler(entity: Entity):
             raise GraphError("$count is not currently supported.", code="Request_BadRequest")
         params = {k: v for k, v in call.request.query_params.items() if k.lstrip("$").lower() == "filter"}
         query = odata.parse_query({**params, "$count": "true"}, call.request.headers, entity, collection=True)
-        _, total, _ = odata.apply(query, call.graph.list(entity))
+        _, total, _ = odata.apply(query, call.graph.list(entity, lookup=query.lookup))
         return Response(str(total), media_type="text/plain;charset=utf-8", headers={"OData-Version": "4.0"})
     return handler
 
