@@ -32,7 +32,7 @@ class Plan:
     keys: list[str]  # the resources in scope, dependencies first
     actual: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, list[Change]] = field(default_factory=dict)
-    warming: list[Any] = field(default_factory=list)  # warm_up threads, when an apply follows
+    warming: WarmUp | None = None  # the SDK modules an apply will need, imported meanwhile
 
     def all(self) -> list[Change]:
         return [c for k in self.keys for c in self.changes.get(k, [])]
@@ -105,24 +105,44 @@ async def _in_order(keys: list[str], work: Any, *, reverse: bool = False, readin
     return results
 
 
-def warm_up(modules: Iterable[str]) -> Any:
-    """Import `modules` in a background thread; returns it (join it before exiting). Compiling an SDK's models
-    takes tenths of a second of CPU (more on machines that keep no bytecode); done while the preflight checks and
-    the first writes wait on the network, it stays off the run's critical path instead of stalling the event loop
-    right when the writes that need it start."""
-    import importlib
-    import threading
+class WarmUp:
+    """Imports modules in one background thread, in the order they are asked for. Compiling an SDK's models takes
+    tenths of a second of CPU (more on machines that keep no bytecode); done while the reads, the preflight checks
+    and the first writes wait on the network, it stays off the run's critical path instead of stalling the event
+    loop right when the writes that need it start. One thread, so no two imports race each other through a shared
+    package; join it before exiting."""
 
-    def load() -> None:
+    def __init__(self) -> None:
+        import queue
+
+        self._queue: Any = queue.SimpleQueue()
+        self._asked: set[str] = set()
+        self._thread: Any = None
+
+    def add(self, modules: Iterable[str]) -> None:
+        import threading
+
         for name in modules:
+            if name not in self._asked:
+                self._asked.add(name)
+                self._queue.put(name)
+        if self._asked and self._thread is None:
+            self._thread = threading.Thread(target=self._load, name="provision-warm-up", daemon=True)
+            self._thread.start()
+
+    def _load(self) -> None:
+        import importlib
+
+        while (name := self._queue.get()) is not None:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 — the apply that needs it imports it again and reports the error
                 pass
 
-    thread = threading.Thread(target=load, name="provision-warm-up", daemon=True)
-    thread.start()
-    return thread
+    def join(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
 
 
 async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool = True,
@@ -133,18 +153,13 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
     kinds = registry()
     p = Plan(closure(keys))
     checks: list[asyncio.Future] = []
-    warmed: set[str] = set()
-
-    def warm(modules: list[str]) -> None:
-        todo = [m for m in modules if m not in warmed]
-        if todo:
-            warmed.update(todo)
-            p.warming.append(warm_up(todo))
+    if for_apply:
+        p.warming = WarmUp()
 
     async def read(k: str, deps: dict[str, Any]) -> Any:
         actual = await kinds[k].read(ctx, deps)
-        if for_apply and not kinds[k].exists(actual):  # it will be created: the apply's modules, from now on
-            warm(list(kinds[k].apply_imports))
+        if p.warming is not None and not kinds[k].exists(actual):  # it will be created: its modules, from now
+            p.warming.add(kinds[k].apply_imports)
         if preflight:  # a kind's checks need only its own state: they run while the other reads still do
             checks.append(asyncio.ensure_future(kinds[k].preflight(ctx, actual)))
         return actual
@@ -153,8 +168,8 @@ async def plan(ctx: Any, keys: Iterable[str] | None = None, *, preflight: bool =
         p.actual = await _in_order(p.keys, read, reading=True)
         for k in p.keys:
             p.changes[k] = kinds[k].diff(ctx, p.actual[k], _deps(kinds[k], p.actual))
-        if for_apply and not p.blockers():  # and those of every other kind that writes
-            warm([m for k in p.keys if any(c.writes for c in p.changes[k]) for m in kinds[k].apply_imports])
+        if p.warming is not None and not p.blockers():  # and those of every other kind that writes
+            p.warming.add(m for k in p.keys if any(c.writes for c in p.changes[k]) for m in kinds[k].apply_imports)
         if checks and not p.blockers():  # blockers are reported first; the checks' verdicts count when none
             await asyncio.gather(*checks)
     finally:
@@ -204,8 +219,8 @@ async def apply(ctx: Any, p: Plan, *, only: Iterable[str] | None = None) -> dict
     try:
         return await _in_order(p.keys, step)
     finally:
-        for thread in p.warming:  # never leave an import running into interpreter shutdown
-            thread.join()
+        if p.warming is not None:  # never leave an import running into interpreter shutdown
+            p.warming.join()
 
 
 async def step(ctx: Any, key: str, *, create: Iterable[str] = ()) -> tuple[list[Change], dict[str, Any]]:

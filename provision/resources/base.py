@@ -39,7 +39,8 @@ class Resource:
     # What `read` needs read first (default: all of depends_on). Reads that stand alone run all at once.
     read_after: tuple[str, ...] | None = None
     missing_hint: str = ""  # how a step command tells the user to create it first
-    # The SDK modules `apply` needs: imported in the background once the plan shows writes (see engine.warm_up)
+    # The SDK modules `apply` needs: imported in the background once a read finds the resource missing or the
+    # plan shows it writes (see engine.WarmUp)
     apply_imports: tuple[str, ...] = ()
 
     def label(self, ctx: Any) -> str:
