@@ -113,27 +113,37 @@ class WarmUp:
     package; join it before exiting."""
 
     def __init__(self) -> None:
-        import queue
+        import collections
+        import threading
 
-        self._queue: Any = queue.SimpleQueue()
+        self._pending: collections.deque[str] = collections.deque()
         self._asked: set[str] = set()
+        self._lock = threading.Lock()
+        self._running = False  # a thread is importing; it ends when nothing is pending, a later `add` starts one
         self._thread: Any = None
 
     def add(self, modules: Iterable[str]) -> None:
         import threading
 
-        for name in modules:
-            if name not in self._asked:
-                self._asked.add(name)
-                self._queue.put(name)
-        if self._asked and self._thread is None:
-            self._thread = threading.Thread(target=self._load, name="provision-warm-up", daemon=True)
-            self._thread.start()
+        with self._lock:
+            for name in modules:
+                if name not in self._asked:
+                    self._asked.add(name)
+                    self._pending.append(name)
+            if self._pending and not self._running:
+                self._running = True
+                self._thread = threading.Thread(target=self._load, name="provision-warm-up", daemon=True)
+                self._thread.start()
 
     def _load(self) -> None:
         import importlib
 
-        while (name := self._queue.get()) is not None:
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                name = self._pending.popleft()
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001 — the apply that needs it imports it again and reports the error
@@ -141,7 +151,6 @@ class WarmUp:
 
     def join(self) -> None:
         if self._thread is not None:
-            self._queue.put(None)
             self._thread.join()
 
 
