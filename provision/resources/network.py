@@ -447,10 +447,10 @@ class Network(Resource):
         subnet_change = next((c for c in changes if c.resource == RESOURCE_SUBNET and c.writes), None)
         if subnet_change is not None:
             if subnet_change.action == "create" and actual["vnet"] is None:
-                vnet_made = await ctx.begin(ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"],
-                                            n["vnet"], new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags,
-                                                                nsg["id"], subnet_name=n["subnet"]),
-                                            what=f"creating VNet {n['vnet']}")
+                vnet_made = await _referencing_nsg(ctx, n, lambda: ctx.begin(
+                    ctx.network.virtual_networks.begin_create_or_update, n["vnet_rg"], n["vnet"],
+                    new_vnet(ctx.spec.values, loc, ctx.spec.managed_tags, nsg["id"], subnet_name=n["subnet"]),
+                    what=f"creating VNet {n['vnet']}"))
                 if nsg_made is not None and not rules_written:
                     # All three made by this run. Once the VNet's operation reports Succeeded the cluster may be
                     # placed in its subnet: the ids go on to it then, and the operations' results (the pollers'
@@ -468,8 +468,9 @@ class Network(Resource):
                           if actual["subnet"] is not None else
                           Subnet(address_prefix=ctx.spec.values["network.subnet_prefix"]))
                 subnet.network_security_group = NetworkSecurityGroup(id=nsg["id"])
-                await ctx.lro(ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"], n["subnet"],
-                              subnet, what=f"associating subnet {n['subnet']} with {n['nsg']}")
+                await _referencing_nsg(ctx, n, lambda: ctx.lro(
+                    ctx.network.subnets.begin_create_or_update, n["vnet_rg"], n["vnet"], n["subnet"], subnet,
+                    what=f"associating subnet {n['subnet']} with {n['nsg']}"))
             ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
         if nsg_made is not None:
             await nsg_made.result()  # its failure is this step's
@@ -507,6 +508,41 @@ class Network(Resource):
                               what=f"deleting rule {r['name']}")
                 done.append(Change(RESOURCE_RULE, r["name"], "delete"))
         return done
+
+
+async def _referencing_nsg(ctx: Any, n: dict[str, str], start: Any, attempts: int = 5) -> Any:
+    """Start an operation whose body references the NSG. Azure refuses the reference while the NSG is Updating
+    (400 ReferencedResourceNotProvisioned) — which it is when a twin run of this environment (another machine)
+    has just PUT it again — so wait until the NSG reads Succeeded, then send it again."""
+    from azure.core.exceptions import HttpResponseError
+
+    attempt = 1
+    while True:
+        try:
+            return await start()
+        except HttpResponseError as e:
+            if getattr(e.error, "code", None) != "ReferencedResourceNotProvisioned" or attempt >= attempts:
+                raise
+        attempt += 1
+        ctx.event(RESOURCE_NSG, f"{n['nsg']} is being updated by another operation; waiting for it to finish")
+        await _nsg_succeeded(ctx, n)
+
+
+async def _nsg_succeeded(ctx: Any, n: dict[str, str]) -> None:
+    import time
+
+    from provision.context import env_number
+
+    limit = env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+    deadline = time.monotonic() + limit
+    path = f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/networkSecurityGroups/{n['nsg']}"
+    while True:
+        nsg = await armapi.get(ctx, path, armapi.NETWORK)
+        if nsg is None or props(nsg).get("provisioningState") == "Succeeded":  # gone: the retry says so
+            return
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"NSG {n['nsg']}: still not Succeeded after {limit:.0f}s; run the command again")
+        await asyncio.sleep(ctx.polling_interval)
 
 
 async def _made_state(nsg_made: Any, vnet_made: Any, n: dict[str, str]) -> dict[str, Any]:

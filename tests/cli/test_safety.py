@@ -272,6 +272,28 @@ def test_credentials_from_fresh_machines_all_keep_working(env, admin, monkeypatc
     assert [c["keyId"] for c in app["passwordCredentials"]] == [third["keyId"]]
 
 
+def test_a_vnet_waits_for_an_nsg_another_run_is_updating(env, admin, operator_credential, arm_kwargs):
+    """A twin run (another machine) PUTs our NSG again just as this run references it from the VNet: Azure answers
+    400 ReferencedResourceNotProvisioned while the NSG is Updating (the emulator too). `network open` waits for the
+    NSG to read Succeeded and sends the VNet's PUT again — it converges instead of failing."""
+    from azure.mgmt.network import NetworkManagementClient
+
+    j("network", "open")
+    net = NetworkManagementClient(operator_credential, admin.info.subscription_id, **arm_kwargs)
+    net.virtual_networks.begin_delete("rg-ci-env", "vnet-ci-env").result()
+    admin.configure(lro_seconds=1.5)
+    nsg = net.network_security_groups.get("rg-ci-env", "nsg-ci-env")
+    twin = net.network_security_groups.begin_create_or_update("rg-ci-env", "nsg-ci-env", nsg)  # Updating for 1.5 s
+    seq = admin.last_seq()
+    r = run("network", "open")
+    twin.result()
+    assert "is being updated by another operation" in r.output
+    puts = [(e["status"], e["path"].rsplit("/", 1)[1]) for e in admin.requests(seq)
+            if e["method"] == "PUT" and "/virtualNetworks/" in e["path"]]
+    assert puts[0] == (400, "vnet-ci-env") and puts[-1] == (201, "vnet-ci-env"), puts
+    assert {c["action"] for c in j("network", "open")["changes"]} == {"noop"}
+
+
 def test_two_ups_at_once_both_succeed_with_one_of_each(env, admin, tmp_path):
     """Two processes from two state directories (two machines): both exit 0, one app, one group, one cluster, and
     both runs' secrets work."""
