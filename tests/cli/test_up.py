@@ -48,6 +48,11 @@ def plain(name: str) -> str:
     return re.sub(r"^provision-[0-9a-f]{8}-", "provision-", name)
 
 
+def started(entry: dict) -> float:
+    """When a request reached the emulator: its log stamps a request when it was answered."""
+    return entry["time"] - entry["durationMs"] / 1000
+
+
 def writes(admin, since: int) -> list[dict]:
     return [e for e in admin.requests(since) if e["write"] and e["family"] in ("graph", "arm")]
 
@@ -103,10 +108,7 @@ def test_up_goes_on_once_azure_reports_an_operation_succeeded(env, admin):
         admin.add_fault(action="latency", latency_ms=1500, methods=["GET"], path=f"/{name}$")
     seq = admin.last_seq()
     run("up", "--output", "json")
-    log = sorted((e for e in admin.requests(seq) if e["family"] == "arm"), key=lambda e: e["time"] - e["durationMs"] / 1000)
-
-    def started(e: dict) -> float:  # the log stamps a request when it was answered
-        return e["time"] - e["durationMs"] / 1000
+    log = sorted((e for e in admin.requests(seq) if e["family"] == "arm"), key=started)
 
     def first(method: str, path: str, after: float = 0.0) -> dict:
         return next(e for e in log if e["method"] == method and re.search(path, e["path"]) and started(e) > after)
@@ -483,10 +485,6 @@ def test_preflight_checks_run_alongside_the_other_reads(env, admin):
     seq = admin.last_seq()
     run("plan", "--output", "json")
     log = admin.requests(seq)
-
-    def started(e: dict) -> float:  # the log stamps a request when it was answered
-        return e["time"] - e["durationMs"] / 1000
-
     check = next(e for e in log if e["method"] == "POST" and e["path"].endswith(
         "/Microsoft.HDInsight/locations/eastus/checkNameAvailability"))
     graph_reads = [e for e in log if e["family"] == "graph" and e["method"] == "GET"]
