@@ -45,6 +45,11 @@ def write_private(path: Path, data: str) -> None:
         raise
 
 
+def operation_timeout() -> float:
+    """How long a run waits on one long-running operation (PROVISION_OPERATION_TIMEOUT, default an hour)."""
+    return env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+
+
 def env_number(name: str, default: float) -> float:
     """A numeric setting from the environment; a bad value is one clear line (exit 2), not a traceback."""
     raw = os.environ.get(name)
@@ -235,7 +240,7 @@ class Operation:
             kwargs["polling"] = _watched_polling(ctx, lambda: resolve(reached))
         poller = await ctx.arm_call(begin, *args, **kwargs)
         poller.add_done_callback(lambda _: (resolve(finished), resolve(reached)))
-        limit = timeout if timeout is not None else env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+        limit = timeout if timeout is not None else operation_timeout()
         return cls(poller, what, time.monotonic() + limit, limit, reached, finished)
 
     async def _until(self, future: asyncio.Future) -> None:

@@ -32,6 +32,8 @@ SERVICE_PRINCIPAL = "servicePrincipal"
 GROUP = "group"
 USER = "user"
 DIRECTORY_KINDS = (APPLICATION, SERVICE_PRINCIPAL, GROUP, USER)
+# Alternate keys: Entra compares them without regard to case; the store indexes them (case-folded).
+ALTERNATE_KEYS = ("appId", "uniqueName", "userPrincipalName")
 DELETED = "deletedItem"
 RETENTION_SECONDS = 30 * 24 * 3600  # Entra keeps deleted objects for 30 days, then deletes them permanently
 
@@ -90,7 +92,7 @@ class Directory:
         self.store = store
         store.executescript(MEMBERS_SCHEMA)
         # Lookups by alternate key (upserts, token requests, `(appId='…')` addresses) must not scan the tenant.
-        for field in ("appId", "uniqueName", "userPrincipalName"):
+        for field in ALTERNATE_KEYS:
             store.index_field(field, ignore_case=True)
         store.index_field("appId")
 

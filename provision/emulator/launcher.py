@@ -294,6 +294,10 @@ class Admin:
     def add_fault(self, **rule: Any) -> dict:
         return self._call("POST", "/faults", json=rule)
 
+    def faults(self) -> list[dict]:
+        """The fault rules in force, each with how often it matched (`seen`) and fired (`fired`)."""
+        return self._call("GET", "/faults")["value"]
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from provision import armapi, secretstore
-from provision.context import Context, env_number
+from provision.context import Context, operation_timeout
 from provision.errors import DeploymentFailed, InvalidInput, ProvisionError
 from provision.plan import KNOWN_AFTER_APPLY, Change
 from provision.resources.base import EXTERNAL, OURS, Resource, arm_owned, conflict, props
@@ -402,7 +402,7 @@ async def _twin(ctx: Any) -> dict[str, Any] | None:
 async def _wait_gone(ctx: Any) -> None:
     name = ctx.spec.values["cluster.name"]
     ctx.event(RESOURCE, f"waiting for the deletion of {name} to end")
-    deadline = time.monotonic() + env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+    deadline = time.monotonic() + operation_timeout()
     while await read_cluster(ctx) is not None:
         if time.monotonic() > deadline:
             raise ProvisionError(f"cluster {name} is still being deleted; run `provision up` again later")
@@ -412,7 +412,7 @@ async def _wait_gone(ctx: Any) -> None:
 async def _follow(ctx: Any) -> dict[str, Any]:
     """Report clusterState transitions until the deployment ends (bounded)."""
     started = time.monotonic()
-    limit = env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
+    limit = operation_timeout()
     last = None
     name = ctx.spec.values["cluster.name"]
     while True:

@@ -284,6 +284,15 @@ def plan_rules(ctx: Any, nsg: dict[str, Any] | None, subnet: dict[str, Any] | No
     return todo, conflicts
 
 
+def nsg_path(ctx: Any, n: dict[str, str]) -> str:
+    """The NSG's ARM id (also its path), from `names`."""
+    return f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/networkSecurityGroups/{n['nsg']}"
+
+
+def vnet_path(ctx: Any, n: dict[str, str]) -> str:
+    return f"{armapi.rg_path(ctx, n['vnet_rg'])}/providers/Microsoft.Network/virtualNetworks/{n['vnet']}"
+
+
 class Network(Resource):
     key = "network"
     kind = RESOURCE_NSG
@@ -302,18 +311,14 @@ class Network(Resource):
         v, n = ctx.spec.values, names(ctx)
         out: dict[str, Any] = {"nsg": None, "vnet": None, "subnet": None, "names": n}
 
-        def vnet_path() -> str:
-            return f"{armapi.rg_path(ctx, n['vnet_rg'])}/providers/Microsoft.Network/virtualNetworks/{n['vnet']}"
-
         async def get_vnet() -> Any:
-            return await armapi.get(ctx, vnet_path(), armapi.NETWORK)
+            return await armapi.get(ctx, vnet_path(ctx, n), armapi.NETWORK)
 
         async def get_subnet() -> Any:
-            return await armapi.get(ctx, f"{vnet_path()}/subnets/{n['subnet']}", armapi.NETWORK)
+            return await armapi.get(ctx, f"{vnet_path(ctx, n)}/subnets/{n['subnet']}", armapi.NETWORK)
 
         async def get_nsg() -> Any:
-            return await armapi.get(ctx, f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/"
-                                         f"networkSecurityGroups/{n['nsg']}", armapi.NETWORK)
+            return await armapi.get(ctx, nsg_path(ctx, n), armapi.NETWORK)
 
         if v["network.subnet_id"]:  # the subnet first: it may name the NSG to use
             out["vnet"], out["subnet"] = await asyncio.gather(get_vnet(), get_subnet())
@@ -422,8 +427,7 @@ class Network(Resource):
             # Updating); the poller's final read of the NSG goes on meanwhile and is awaited below.
             await nsg_made.succeeded()
             ctx.event(RESOURCE_NSG, f"{n['nsg']} ready with {', '.join(r.name for r in rules)}")
-            nsg = {"id": f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/networkSecurityGroups/"
-                         f"{n['nsg']}", "_ownership": OURS}
+            nsg = {"id": nsg_path(ctx, n), "_ownership": OURS}
         specs = {r.name: r for r in desired_rules(ctx, nsg)}
         taken = _all_rules(nsg)
         rules_written = False
@@ -457,8 +461,7 @@ class Network(Resource):
                     # final reads, no re-read) become this step's state when they arrive.
                     await vnet_made.succeeded()
                     ctx.event(RESOURCE_SUBNET, f"{n['vnet']}/{n['subnet']} associated with {n['nsg']}")
-                    vnet_id = f"{armapi.rg_path(ctx, n['vnet_rg'])}/providers/Microsoft.Network/virtualNetworks/" \
-                              f"{n['vnet']}"
+                    vnet_id = vnet_path(ctx, n)
                     usable = {"nsg": nsg, "vnet": {"id": vnet_id, "name": n["vnet"], "_ownership": OURS},
                               "subnet": {"id": f"{vnet_id}/subnets/{n['subnet']}", "name": n["subnet"]}, "names": n}
                     return Settling(usable, _made_state(nsg_made, vnet_made, n))
@@ -529,20 +532,15 @@ async def _referencing_nsg(ctx: Any, n: dict[str, str], start: Any, attempts: in
 
 
 async def _nsg_succeeded(ctx: Any, n: dict[str, str]) -> None:
-    import time
+    from provision.consistency import wait_until
+    from provision.context import operation_timeout
 
-    from provision.context import env_number
+    async def settled() -> bool:
+        nsg = await armapi.get(ctx, nsg_path(ctx, n), armapi.NETWORK)
+        return nsg is None or props(nsg).get("provisioningState") == "Succeeded"  # gone: the retry says so
 
-    limit = env_number("PROVISION_OPERATION_TIMEOUT", 3600.0)
-    deadline = time.monotonic() + limit
-    path = f"{armapi.rg_path(ctx, n['nsg_rg'])}/providers/Microsoft.Network/networkSecurityGroups/{n['nsg']}"
-    while True:
-        nsg = await armapi.get(ctx, path, armapi.NETWORK)
-        if nsg is None or props(nsg).get("provisioningState") == "Succeeded":  # gone: the retry says so
-            return
-        if time.monotonic() > deadline:
-            raise ProvisionError(f"NSG {n['nsg']}: still not Succeeded after {limit:.0f}s; run the command again")
-        await asyncio.sleep(ctx.polling_interval)
+    await wait_until(settled, what=f"NSG {n['nsg']} back in Succeeded state", timeout=operation_timeout(),
+                     interval=ctx.polling_interval)
 
 
 async def _made_state(nsg_made: Any, vnet_made: Any, n: dict[str, str]) -> dict[str, Any]:

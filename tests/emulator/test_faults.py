@@ -81,7 +81,7 @@ def test_a_request_held_by_latency_is_abandoned_when_the_rule_goes(rm, admin, em
     worker = threading.Thread(target=delete)
     worker.start()
     deadline = time.monotonic() + 10
-    while not any(r["fired"] for r in admin._call("GET", "/faults")["value"]):
+    while not any(r["fired"] for r in admin.faults()):
         assert time.monotonic() < deadline, "the DELETE never reached the emulator"
         time.sleep(0.02)  # between polls of the condition
     started = time.monotonic()

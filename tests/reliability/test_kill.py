@@ -50,7 +50,7 @@ def kill_on_line(proc: subprocess.Popen, pattern: str) -> str:
 def kill_when_fired(proc: subprocess.Popen, admin, rule_id: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        if any(r["id"] == rule_id and r["fired"] for r in admin._call("GET", "/faults")["value"]):
+        if any(r["id"] == rule_id and r["fired"] for r in admin.faults()):
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return

@@ -93,7 +93,7 @@ class Graph:
         if key == "id":
             return self.dir.get(entity.kind, normalize_id(value), consistent=consistent)
         return self.dir.find(entity.kind, self.tenant, key, value, consistent=consistent,
-                             ignore_case=key in ("uniqueName", "userPrincipalName", "appId"))
+                             ignore_case=key in d.ALTERNATE_KEYS)
 
     def get(self, entity: Entity, ref: Ref, *, consistent: bool = False) -> dict[str, Any]:
         doc = self.find(entity, ref, consistent=consistent)

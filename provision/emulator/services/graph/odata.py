@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from provision.emulator.directory import ALTERNATE_KEYS
 from provision.emulator.services.graph.schema import (
     BOOL, COMPLEX, COMPLEXES, DATETIME, GUID, STRING, STRINGS, Entity, is_guid,
 )
@@ -315,14 +316,10 @@ class Query:
     lookup: tuple[str, list[str]] | None = None
 
 
-# Alternate keys the directory indexes case-insensitively (Directory.__init__).
-INDEXED_KEYS = ("appId", "uniqueName", "userPrincipalName")
-
-
 def _index_lookup(tokens: list[Token]) -> tuple[str, list[str]] | None:
     """(property, values) when a parsed filter is one `eq`/`in` comparison on an indexed key. ASCII values only:
     the index folds case with SQLite's lower(), the directory with casefold()."""
-    if len(tokens) < 4 or tokens[0].kind != "name" or tokens[0].value not in INDEXED_KEYS:
+    if len(tokens) < 4 or tokens[0].kind != "name" or tokens[0].value not in ALTERNATE_KEYS:
         return None
     if tokens[1].kind != "name" or tokens[1].value.lower() not in ("eq", "in"):
         return None
